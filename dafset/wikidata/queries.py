@@ -1,0 +1,112 @@
+"""SPARQL query texts live as ``.rq`` files beside this module; this fills their placeholders.
+
+Placeholders use ``string.Template`` syntax. The kind of a placeholder is told by its name, and
+every value is validated before it is written into the text:
+
+- ``${items}``      -> ``wd:Q1 wd:Q2 ...``   (item ids, checked)
+- ``${properties}`` -> ``wd:P19 wd:P69 ...`` (property entities, checked)
+- ``${titles}``     -> ``"Douglas Adams"@en ...`` (escaped string literals)
+- ``${start}``, ``${end}`` -> ``"2026-11-18T00:00:00Z"^^xsd:dateTime``
+- ``${limit}``, ``${offset}`` -> integers
+
+Queries are portable SPARQL 1.1 (``rdfs:label`` + ``FILTER(LANG)``, never ``SERVICE
+wikibase:label``) so the same text runs on WDQS, QLever and Oxigraph.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from collections.abc import Sequence
+from datetime import date, datetime, timezone
+from functools import cache
+from pathlib import Path
+
+from dafset.errors import ConfigError
+from dafset.ids import check_item, check_property
+from dafset.settings import get_settings
+
+PREFIXES = """PREFIX wd: <http://www.wikidata.org/entity/>
+PREFIX wdt: <http://www.wikidata.org/prop/direct/>
+PREFIX wds: <http://www.wikidata.org/entity/statement/>
+PREFIX p: <http://www.wikidata.org/prop/>
+PREFIX ps: <http://www.wikidata.org/prop/statement/>
+PREFIX pq: <http://www.wikidata.org/prop/qualifier/>
+PREFIX wikibase: <http://wikiba.se/ontology#>
+PREFIX schema: <http://schema.org/>
+PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
+PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
+PREFIX xsd: <http://www.w3.org/2001/XMLSchema#>
+"""
+
+ENTITY_IRI = "http://www.wikidata.org/entity/"
+
+
+def _literal(text: str) -> str:
+    # json.dumps gives a correctly escaped double-quoted string (SPARQL accepts JSON escapes)
+    return json.dumps(text, ensure_ascii=False) + "@en"
+
+
+def _datetime(value: date | datetime | str) -> str:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    stamp = value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f'"{stamp}"^^xsd:dateTime'
+
+
+def _fill(name: str, value: object) -> str:
+    if name == "items":
+        return " ".join(f"wd:{check_item(v)}" for v in _seq(name, value))
+    if name == "properties":
+        return " ".join(f"wd:{check_property(v)}" for v in _seq(name, value))
+    if name == "titles":
+        return " ".join(_literal(str(v)) for v in _seq(name, value))
+    if name in ("start", "end"):
+        return _datetime(value)  # type: ignore[arg-type]
+    if name in ("limit", "offset"):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ConfigError(f"query placeholder ${{{name}}} needs a non-negative int, got {value!r}")
+        return str(value)
+    raise ConfigError(f"unknown query placeholder ${{{name}}}")
+
+
+def _seq(name: str, value: object) -> Sequence[str]:
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise ConfigError(f"query placeholder ${{{name}}} needs a list, got {type(value).__name__}")
+    if not value:
+        raise ConfigError(f"query placeholder ${{{name}}} got an empty list")
+    return value
+
+
+@cache
+def _text(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+def query_path(name: str) -> Path:
+    path = get_settings().queries_dir / f"{name}.rq"
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such query file")
+    return path
+
+
+def render_query(name: str, **values: object) -> str:
+    """The text of ``<name>.rq`` with prefixes prepended and placeholders filled (ids checked)."""
+    path = query_path(name)
+    template = string.Template(_text(path))
+    wanted = {m.group("braced") or m.group("named") for m in template.pattern.finditer(template.template)}
+    wanted.discard(None)
+    missing = wanted - set(values)
+    if missing:
+        raise ConfigError(f"{path}: placeholder(s) {sorted(missing)} not given")
+    filled = {k: _fill(k, v) for k, v in values.items() if k in wanted}
+    return PREFIXES + template.substitute(filled)
+
+
+def shorten(value: str) -> str:
+    """``http://www.wikidata.org/entity/Q42`` -> ``Q42``; other values unchanged."""
+    return value[len(ENTITY_IRI) :] if value.startswith(ENTITY_IRI) else value

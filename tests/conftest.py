@@ -1,0 +1,34 @@
+"""Shared test set-up: an isolated, offline environment for every test session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = Path(os.environ.get("DAFSET_FIXTURES_DIR", REPO.parent / "shared" / "fixtures" / "real"))
+
+# Nothing may reach a hub or the internet; Prefect must not pick up a developer's server.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ["PREFECT_API_URL"] = os.environ.get("DAFSET_TEST_PREFECT_API_URL", "")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    """The real recorded Wikidata/Wikimedia data (read-only; never copied into the repo)."""
+    if not FIXTURES.is_dir():
+        pytest.fail(f"real fixtures not found at {FIXTURES}; set DAFSET_FIXTURES_DIR")
+    return FIXTURES
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path_factory.getbasetemp() / "hf-home"
+    monkeypatch.setenv("HF_HOME", str(home))
+    monkeypatch.setenv("DAFSET_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "dafset-cache"))
