@@ -66,12 +66,8 @@ FACT_SCHEMA = pa.schema(
 
 # -- Sample -------------------------------------------------------------------------------------
 
-LOCALITY_TYPE = pa.struct(
-    [pa.field("prompt", _STR), pa.field("answer", _STR), pa.field("kind", _STR)]
-)
-PREFIX_TYPE = pa.struct(
-    [pa.field("text", _STR), pa.field("kind", _STR), pa.field("polarity", _STR)]
-)
+LOCALITY_TYPE = pa.struct([pa.field("prompt", _STR), pa.field("answer", _STR), pa.field("kind", _STR)])
+PREFIX_TYPE = pa.struct([pa.field("text", _STR), pa.field("kind", _STR), pa.field("polarity", _STR)])
 EVIDENCE_TYPE = pa.struct(
     [
         pa.field("pageviews", pa.int64()),
@@ -137,9 +133,7 @@ def rows_to_table(rows: Iterable[Mapping[str, Any]], schema: pa.Schema) -> pa.Ta
         extra = set(row) - names
         if extra:
             raise SchemaError(f"row {i}: unknown column(s) {sorted(extra)} for schema {schema.names[:3]}...")
-    columns = {
-        f.name: [row.get(f.name, _default(f)) for row in rows] for f in schema
-    }
+    columns = {f.name: [row.get(f.name, _default(f)) for row in rows] for f in schema}
     try:
         table = pa.table(columns, schema=schema)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import string
 from collections.abc import Sequence
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
 
@@ -51,10 +51,10 @@ def _datetime(value: date | datetime | str) -> str:
     if isinstance(value, str):
         value = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if not isinstance(value, datetime):
-        value = datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+        value = datetime(value.year, value.month, value.day, tzinfo=UTC)
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    stamp = value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        value = value.replace(tzinfo=UTC)
+    stamp = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return f'"{stamp}"^^xsd:dateTime'
 
 

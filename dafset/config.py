@@ -1,0 +1,89 @@
+"""Build parameters: one frozen value object, JSON-typed so Prefect ``--param k=v`` and the CLI
+share it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+from dafset.errors import ConfigError
+
+SAMPLE_SNAPSHOT = date(2026, 11, 23)  # the bundled sample's as-of date (see dafset/sample/data)
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Upper bounds on samples per property (before the split)."""
+
+    recent: int = 400
+    popular: int = 400
+    long_tail: int = 600
+    robust: int = 300
+
+    @classmethod
+    def parse(cls, value: Sizes | dict[str, int] | None) -> Sizes:
+        if value is None or isinstance(value, Sizes):
+            return value or cls()
+        unknown = set(value) - {"recent", "popular", "long_tail", "robust"}
+        if unknown:
+            raise ConfigError(f"sizes: unknown propert(y/ies) {sorted(unknown)}")
+        for key, n in value.items():
+            if not isinstance(n, int) or n < 0:
+                raise ConfigError(f"sizes.{key}: expected a non-negative int, got {n!r}")
+        return cls(**value)
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    snapshot: date = SAMPLE_SNAPSHOT
+    out: Path = Path("out/dafset")
+    source: str = "sample"  # sample | live
+    sizes: Sizes = field(default_factory=Sizes)
+    window_days: int = 7
+    popular_top_n: int = 40
+    popular_hop2_per_root: int = 4
+    long_tail_pool: int = 2500
+    long_tail_quantile: float = 0.8
+    split_ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    seed: int = 0
+    model: str | None = None  # a local causal LM path: enables likelihood + context/sentiment
+    device: str | None = None
+    previous: Path | None = None  # an earlier snapshot dir (default: out/latest)
+    figures: bool = True
+
+    def __post_init__(self) -> None:
+        if self.source not in ("sample", "live"):
+            raise ConfigError(f"source: expected 'sample' or 'live', got {self.source!r}")
+        if not 0 < self.long_tail_quantile < 1:
+            raise ConfigError(
+                f"long_tail_quantile: expected a value in (0, 1), got {self.long_tail_quantile}"
+            )
+        if abs(sum(self.split_ratios) - 1) > 1e-6 or len(self.split_ratios) != 3:
+            raise ConfigError(f"split_ratios: three values summing to 1 expected, got {self.split_ratios}")
+        if self.window_days < 1:
+            raise ConfigError(f"window_days: expected >= 1, got {self.window_days}")
+
+    @property
+    def window(self) -> tuple[datetime, datetime]:
+        """[start, end) of the recency window: the ``window_days`` days before the snapshot date."""
+        end = datetime.combine(self.snapshot, time(0), tzinfo=UTC)
+        return end - timedelta(days=self.window_days), end
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["snapshot"] = self.snapshot.isoformat()
+        data["out"] = str(self.out)
+        data["previous"] = str(self.previous) if self.previous else None
+        data["split_ratios"] = list(self.split_ratios)
+        return data
+
+
+def parse_date(value: str | date) -> date:
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise ConfigError(f"snapshot: expected an ISO date like 2026-11-23, got {value!r}") from exc

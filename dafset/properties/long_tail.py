@@ -1,0 +1,98 @@
+"""long_tail: rare entities by three criteria, each its own sample criterion.
+
+- frequency: how often the entity takes part in Wikidata statements;
+- degree: its in + out connectivity among items;
+- likelihood: an LLM's log-probability of the entity in template sentences (filled by ``dafset.lm``).
+
+Thresholds select the low ``quantile`` (default 80%) of the candidate pool's distribution, and every
+fact also carries a head / torso / tail bucket by cumulative mass (Head-to-Tail's rule).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from dafset.config import BuildConfig
+from dafset.ids import chunks
+from dafset.properties.facts import SPARQL_BATCH, distinct, fetch_truthy_facts
+from dafset.source import Source
+
+
+def harvest_long_tail(
+    source: Source, cfg: BuildConfig, relations: Sequence[str]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The candidate pool's facts with frequency and degree evidence attached."""
+    pool = distinct(
+        r["item"]
+        for r in source.select(
+            "subjects_with_relations", properties=list(relations), limit=cfg.long_tail_pool, offset=0
+        )
+    )
+    frequency = _counts(source, "frequency", "frequency", pool)
+    in_degree = _counts(source, "in_degree", "inDegree", pool)
+    out_degree = _counts(source, "out_degree", "outDegree", pool)
+    rows = fetch_truthy_facts(source, pool, relations)
+    for fact in rows:
+        fact.pop("_dates", None)
+        q = fact["subject_id"]
+        fact.update(
+            frequency=frequency.get(q, 0),
+            in_degree=in_degree.get(q, 0),
+            out_degree=out_degree.get(q, 0),
+            derived=[],
+        )
+    return rows, {"pool": len(pool), "facts": len(rows)}
+
+
+def _counts(source: Source, query: str, var: str, items: list[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for batch in chunks(items, SPARQL_BATCH):
+        for r in source.select(query, items=batch):
+            out[r["item"]] = int(float(r[var]))
+    return out
+
+
+def reference(values: Mapping[str, float], quantile: float) -> dict[str, Any]:
+    """The distribution summary and the threshold written into the manifest."""
+    ordered = sorted(values.values())
+    if not ordered:
+        return {"n": 0, "threshold": None, "quantiles": {}}
+    marks = (0.0, 0.1, 0.25, 0.5, 0.75, quantile, 0.9, 1.0)
+    return {
+        "n": len(ordered),
+        "quantile": quantile,
+        "threshold": _quantile(ordered, quantile),
+        "quantiles": {f"p{round(m * 100)}": _quantile(ordered, m) for m in marks},
+    }
+
+
+def _quantile(ordered: list[float], q: float) -> float:
+    index = min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))
+    return ordered[index]
+
+
+def eligible(values: Mapping[str, float], threshold: float | None) -> set[str]:
+    """Entities in the low part of the distribution (at or below the threshold)."""
+    if threshold is None:
+        return set()
+    return {q for q, v in values.items() if v <= threshold}
+
+
+def buckets(mass: Mapping[str, float]) -> dict[str, str]:
+    """Head / torso / tail by cumulative mass: sorted by mass, the entities holding the first third
+    of the total are head, the next third torso, the rest tail (Head-to-Tail's rule)."""
+    total = sum(max(m, 0.0) for m in mass.values())
+    out: dict[str, str] = {}
+    running = 0.0
+    for q, m in sorted(mass.items(), key=lambda kv: (-kv[1], kv[0])):
+        share = running / total if total > 0 else 1.0
+        out[q] = "head" if share < 1 / 3 else "torso" if share < 2 / 3 else "tail"
+        running += max(m, 0.0)
+    return out
+
+
+def likelihood_mass(loglik: Mapping[str, float]) -> dict[str, float]:
+    """Per-token log-probabilities as probability mass, so buckets work as for counts."""
+    return {q: math.exp(v) for q, v in loglik.items()}
