@@ -1,0 +1,140 @@
+"""``dafset build | stats | export | sample``: typer-annotated functions registered by ``dafset.cli``.
+
+Errors of ours (DafsetError) print as one line and exit 2; heavy imports stay inside the bodies.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dafset.errors import DafsetError
+
+
+def _fail(exc: DafsetError) -> None:
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(2)
+
+
+def build(
+    out: Annotated[
+        Path, typer.Option(help="Root directory: snapshots/<date>/ and the `latest` link go here.")
+    ] = Path("out/dafset"),
+    source: Annotated[
+        str, typer.Option(help="'sample' (bundled, offline) or 'live' (WDQS + Wikimedia APIs).")
+    ] = "sample",
+    snapshot: Annotated[
+        str | None,
+        typer.Option(help="Snapshot date (ISO). Default: the sample's as-of date, or today for live."),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="Local causal LM path: enables the likelihood criterion and context/sentiment."),
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda when present).")
+    ] = None,
+    recent: Annotated[int, typer.Option(help="Max recent samples.")] = 400,
+    popular: Annotated[int, typer.Option(help="Max popular samples.")] = 400,
+    long_tail: Annotated[int, typer.Option(help="Max long-tail samples (shared by the criteria).")] = 600,
+    robust: Annotated[int, typer.Option(help="Max robust samples (shared by the criteria).")] = 300,
+    window_days: Annotated[int, typer.Option(help="Recency window in days before the snapshot date.")] = 7,
+    seed: Annotated[int, typer.Option(help="Seed for every stable choice.")] = 0,
+    previous: Annotated[
+        Path | None,
+        typer.Option(help="An earlier snapshot dir (witness for recency). Default: <out>/latest."),
+    ] = None,
+    figures: Annotated[bool, typer.Option(help="Draw the distribution figures.")] = True,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every stage.")] = False,
+) -> None:
+    """Build a DAFSet snapshot and publish it as a dataset `datasets.load_dataset(<out>/latest)` reads."""
+    from datetime import date
+
+    from dafset.build import build as run_build
+    from dafset.config import SAMPLE_SNAPSHOT, BuildConfig, Sizes, parse_date
+
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
+    try:
+        day = parse_date(snapshot) if snapshot else (SAMPLE_SNAPSHOT if source == "sample" else date.today())
+        cfg = BuildConfig(
+            snapshot=day,
+            out=out,
+            source=source,
+            sizes=Sizes(recent=recent, popular=popular, long_tail=long_tail, robust=robust),
+            window_days=window_days,
+            seed=seed,
+            model=model,
+            device=device,
+            previous=previous,
+            figures=figures,
+        )
+        result = run_build(cfg)
+    except DafsetError as exc:
+        _fail(exc)
+        return
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(result.counts.items()))
+    typer.echo(f"published {result.snapshot_dir} in {result.seconds:.1f} s ({counts})")
+
+
+def stats(
+    path: Annotated[Path, typer.Argument(help="A snapshot dir, or the build root (its `latest` is used).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """Print counts per config, split, criterion and relation."""
+    from dafset.publish.stats import compute_stats, print_stats
+
+    try:
+        if as_json:
+            tables = compute_stats(path)
+            json.dump(
+                {k: v.to_dict(orient="records") for k, v in tables.items()}, sys.stdout, indent=1, default=str
+            )
+            typer.echo()
+        else:
+            print_stats(path)
+    except DafsetError as exc:
+        _fail(exc)
+
+
+def export(
+    path: Annotated[Path, typer.Argument(help="A snapshot dir, or the build root (its `latest` is used).")],
+    out: Annotated[Path, typer.Option(help="Output directory.")],
+    format: Annotated[str, typer.Option(help="'dafnet' (reference loader JSON) or 'easyedit'.")] = "dafnet",
+    split: Annotated[str, typer.Option(help="Which split to export.")] = "train",
+) -> None:
+    """Write the JSON files DAFNet's reference loader or EasyEdit reads."""
+    from dafset.publish.export import export_dafnet, export_easyedit
+
+    try:
+        if format == "dafnet":
+            written = export_dafnet(path, out, split=split)
+        elif format == "easyedit":
+            written = export_easyedit(path, out, split=split)
+        else:
+            raise DafsetError(f"--format: expected 'dafnet' or 'easyedit', got {format!r}")
+    except DafsetError as exc:
+        _fail(exc)
+        return
+    typer.echo(f"wrote {written}")
+
+
+def sample(
+    fixtures: Annotated[Path | None, typer.Option(help="The real fixtures dir (default: settings).")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Where to write the sample (default: the package's).")
+    ] = None,
+) -> None:
+    """Rebuild the bundled sample from the real recorded Wikidata facts (maintainers only)."""
+    from dafset.sample.convert import build_sample
+
+    try:
+        written = build_sample(fixtures_dir=fixtures, out_dir=out)
+    except DafsetError as exc:
+        _fail(exc)
+        return
+    typer.echo(f"wrote {written}")

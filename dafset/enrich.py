@@ -1,0 +1,134 @@
+"""Enrich fact rows with English labels, aliases and sitelinks; render literal values as text.
+
+Everything stays keyed by id: labels are looked up for ids, never resolved back to ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from dafset.ids import chunks, is_item
+from dafset.properties.facts import SPARQL_BATCH, distinct, parse_time
+from dafset.source import Source
+
+MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
+
+
+@dataclass
+class Names:
+    label: str | None = None
+    aliases: list[str] = field(default_factory=list)
+
+
+def fetch_names(source: Source, items: Sequence[str]) -> dict[str, Names]:
+    names: dict[str, Names] = {}
+    for batch in chunks([q for q in distinct(items) if is_item(q)], SPARQL_BATCH):
+        for r in source.select("labels", items=batch):
+            entry = names.setdefault(r["item"], Names())
+            if r.get("label"):
+                entry.label = r["label"]
+            alias = r.get("alias")
+            if alias and alias not in entry.aliases:
+                entry.aliases.append(alias)
+    for entry in names.values():
+        entry.aliases = sorted(a for a in entry.aliases if a != entry.label)
+    return names
+
+
+def fetch_sitelinks(source: Source, items: Sequence[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for batch in chunks([q for q in distinct(items) if is_item(q)], SPARQL_BATCH):
+        for r in source.select("entity_meta", items=batch):
+            if r.get("sitelinks"):
+                out[r["item"]] = int(float(r["sitelinks"]))
+    return out
+
+
+def format_time(value: str) -> str | None:
+    """``1952-03-11T00:00:00Z`` -> ``11 March 1952``; a 1 January date is read as year precision
+    (the truthy literal carries no precision, and year-only values are stored as Jan 1)."""
+    moment = parse_time(value)
+    if moment is None:
+        return None
+    if moment.month == 1 and moment.day == 1:
+        return str(moment.year)
+    return f"{moment.day} {MONTHS[moment.month - 1]} {moment.year}"
+
+
+def format_quantity(value: str) -> str | None:
+    try:
+        amount = Decimal(value.lstrip("+"))
+    except InvalidOperation:
+        return None
+    if amount == amount.to_integral_value():
+        return str(int(amount))
+    return format(amount.normalize(), "f")
+
+
+def format_literal(value: str, value_type: str) -> str | None:
+    if value_type == "time":
+        return format_time(value)
+    if value_type == "quantity":
+        return format_quantity(value)
+    return value.strip() or None
+
+
+def enrich(
+    source: Source, facts: Iterable[dict[str, Any]], value_types: dict[str, str]
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Attach names and sitelinks; drop facts whose subject or object has no English name."""
+    facts = list(facts)
+    items = [f["subject_id"] for f in facts] + [f["object_id"] for f in facts if f.get("object_id")]
+    names = fetch_names(source, items)
+    sitelinks = fetch_sitelinks(source, [f["subject_id"] for f in facts])
+    kept: list[dict[str, Any]] = []
+    dropped = {"no_subject_label": 0, "no_object_label": 0, "value_type_mismatch": 0}
+    for fact in facts:
+        value_type = value_types[fact["relation_id"]]
+        subject = names.get(fact["subject_id"], Names())
+        if not subject.label:
+            dropped["no_subject_label"] += 1
+            continue
+        if value_type == "item":
+            if not fact.get("object_id"):
+                dropped["value_type_mismatch"] += 1
+                continue
+            obj = names.get(fact["object_id"], Names())
+            label, aliases = obj.label, obj.aliases
+        else:
+            if fact.get("object_id"):
+                dropped["value_type_mismatch"] += 1
+                continue
+            label, aliases = format_literal(fact["object_value"], value_type), []
+        if not label:
+            dropped["no_object_label"] += 1
+            continue
+        kept.append(
+            {
+                **fact,
+                "value_type": value_type,
+                "object_value": label if value_type == "item" else fact["object_value"],
+                "subject_label": subject.label,
+                "subject_aliases": subject.aliases,
+                "object_label": label,
+                "object_aliases": aliases,
+                "sitelinks": sitelinks.get(fact["subject_id"]),
+            }
+        )
+    return kept, dropped

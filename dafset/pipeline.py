@@ -1,0 +1,125 @@
+"""The build's stages as plain, typed functions. The CLI calls ``build``; the Prefect flow wraps
+each stage in a task. Stages exchange plain data (lists of dicts, Arrow tables), never sources or
+sessions, so their inputs can be hashed for caching and their results persisted.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from dafset.config import BuildConfig
+from dafset.enrich import enrich
+from dafset.errors import ConfigError
+from dafset.properties.long_tail import harvest_long_tail
+from dafset.properties.popular import harvest_popular
+from dafset.properties.recent import harvest_recent
+from dafset.relations import RelationSet, load_relations
+from dafset.schema import FACT_SCHEMA, SAMPLE_SCHEMA, rows_to_table
+from dafset.source import Source
+from dafset.templating import check_templates
+
+log = logging.getLogger("dafset.build")
+PROPERTIES = ("recent", "popular", "long_tail")
+
+
+@dataclass
+class Harvest:
+    """One property's harvested facts and its report."""
+
+    prop: str
+    facts: list[dict[str, Any]]
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def open_source(cfg: BuildConfig) -> Source:
+    if cfg.source == "sample":
+        from dafset.sample.source import SampleSource
+
+        return SampleSource()
+    from dafset.wikidata.live import LiveSource
+
+    return LiveSource()
+
+
+def relations_checked() -> RelationSet:
+    """Load relations.yaml and compile every template, so a broken input fails before any request."""
+    relations = load_relations()
+    check_templates()
+    return relations
+
+
+def previous_facts(cfg: BuildConfig) -> pa.Table | None:
+    """facts.parquet of the previous snapshot (``cfg.previous`` or ``<out>/latest``), if any."""
+    base = cfg.previous or cfg.out / "latest"
+    path = base / "facts.parquet"
+    if not path.is_file():
+        return None
+    table = pq.read_table(path)
+    log.info("previous snapshot %s: %d facts as a second witness for recency", base.resolve(), table.num_rows)
+    return table
+
+
+def harvest(cfg: BuildConfig, prop: str, previous: pa.Table | None = None) -> Harvest:
+    """Pull one property's facts from the configured source."""
+    relations = load_relations()
+    source = open_source(cfg)
+    ids = list(relations.ids)
+    if prop == "recent":
+        rows, report = harvest_recent(source, cfg, ids, previous)
+    elif prop == "popular":
+        rows, report = harvest_popular(source, cfg, ids)
+    elif prop == "long_tail":
+        rows, report = harvest_long_tail(source, cfg, ids)
+    else:
+        raise ConfigError(f"harvest: unknown property {prop!r}")
+    return Harvest(prop, rows, report)
+
+
+def enrich_all(
+    cfg: BuildConfig, harvests: list[Harvest]
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]]:
+    """Labels, aliases, sitelinks and literal rendering for every harvested fact."""
+    relations = load_relations()
+    source = open_source(cfg)
+    value_types = {r.id: r.value_type for r in relations}
+    out: dict[str, list[dict[str, Any]]] = {}
+    drops: dict[str, dict[str, int]] = {}
+    for h in harvests:
+        out[h.prop], drops[h.prop] = enrich(source, h.facts, value_types)
+    return out, drops
+
+
+def facts_table(facts: dict[str, list[dict[str, Any]]]) -> pa.Table:
+    """Every enriched fact once (by statement), as a validated Fact table: the next build's witness."""
+    seen: set[str] = set()
+    rows = []
+    names = set(FACT_SCHEMA.names)
+    for prop_rows in facts.values():
+        for fact in prop_rows:
+            if fact["statement_id"] in seen:
+                continue
+            seen.add(fact["statement_id"])
+            rows.append({k: v for k, v in fact.items() if k in names})
+    return rows_to_table(rows, FACT_SCHEMA)
+
+
+def samples_table(samples: list[dict[str, Any]]) -> pa.Table:
+    return rows_to_table(samples, SAMPLE_SCHEMA)
+
+
+def relation_domains(relations: RelationSet) -> dict[str, str]:
+    return {r.id: r.domain for r in relations}
+
+
+def snapshot_name(cfg: BuildConfig) -> str:
+    return cfg.snapshot.isoformat()
+
+
+def resolve_out(path: Path) -> Path:
+    return path.expanduser().resolve()

@@ -1,0 +1,69 @@
+"""The rules every published sample obeys (DESIGN.md section 3), checked on every row.
+
+A row that breaks a rule is dropped and counted under the rule's name, so the manifest says how
+much each rule removed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+RULES = (
+    "subject_in_prompt",
+    "subject_in_rephrases",
+    "target_not_in_prompt",
+    "target_not_empty",
+    "counterfactual_shares_no_token",
+    "unique_subject_relation",
+)
+
+
+def tokens(text: str) -> set[str]:
+    return {t.casefold() for t in _TOKEN.findall(text)}
+
+
+def contains(text: str, needle: str) -> bool:
+    """Case-insensitive containment on word boundaries ("Paris" is not in "Parisian")."""
+    pattern = r"(?<!\w)" + re.escape(needle.casefold()) + r"(?!\w)"
+    return re.search(pattern, text.casefold()) is not None
+
+
+def broken_rule(sample: dict[str, Any]) -> str | None:
+    """The first rule the sample breaks, or None."""
+    subject, target = sample["subject"], sample["target_new"]
+    if subject not in sample["prompt"]:
+        return "subject_in_prompt"
+    if any(subject not in r for r in sample["rephrase_prompts"]):
+        return "subject_in_rephrases"
+    if not target.strip():
+        return "target_not_empty"
+    if contains(sample["prompt"], target):
+        return "target_not_in_prompt"
+    if sample["edit_kind"] == "counterfactual":
+        truth = tokens(" ".join(sample["answers"]))
+        if tokens(target) & truth:
+            return "counterfactual_shares_no_token"
+    return None
+
+
+def enforce(samples: Iterable[dict[str, Any]], drops: Counter[str] | None = None) -> list[dict[str, Any]]:
+    """Keep the samples that obey every rule; the first of each (subject, relation) wins."""
+    drops = drops if drops is not None else Counter()
+    kept: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    for sample in samples:
+        rule = broken_rule(sample)
+        key = (sample["subject_id"], sample["relation_id"])
+        if rule is None and key in seen:
+            rule = "unique_subject_relation"
+        if rule is not None:
+            drops[rule] += 1
+            continue
+        seen.add(key)
+        kept.append(sample)
+    return kept
