@@ -1,0 +1,405 @@
+"""The 48 relations of relations.yaml as typed, validated objects.
+
+Each entry carries its id, label, value type, cardinality, domain, expected object class, the
+datasets that use it, and four kinds of inline Jinja2 templates over ``subject`` (and ``object``):
+
+- ``prompt`` and ``paraphrases``: cloze prompts that end where the object follows (causal-LM
+  editing); they contain ``{{ subject }}`` verbatim and never the object;
+- ``question``: the same fact asked as a question;
+- ``statement``: a full sentence with subject and object (likelihood scoring, context, locality).
+
+A malformed file fails at load with one line naming the file, line, relation and field::
+
+    relations.yaml:57: relation P19, field 'paraphrases': at least 3 paraphrases required
+
+Templates in ``templates/`` receive the :class:`Relation` object itself and call its ``render_*``
+methods (``{{ relation.render_prompt(subject) }}``), so they never re-implement the wording.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal, NoReturn
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import ErrorDetails
+
+from dafset.errors import BadIdError, ConfigError
+from dafset.ids import check_item, check_property
+from dafset.schema import VALUE_TYPES
+from dafset.settings import get_settings
+from dafset.templating import display_path, render_string, syntax_problem, template_variables
+
+Domain = Literal[
+    "Biographical",
+    "Geographic",
+    "Arts",
+    "Movies",
+    "Music",
+    "Political",
+    "Scientific",
+    "Sports",
+    "Economic",
+    "Historical",
+]
+# Datasets whose relation lists we checked (fixtures and research/anchors-datasets.md).
+Source = Literal["LAMA", "BEAR", "PopQA", "MQuAKE", "RippleEdits", "TempLAMA"]
+
+MIN_PARAPHRASES = 3
+
+# A plain ``{{ subject }}``: no filter, so the subject string lands in the prompt verbatim.
+_PLAIN = {name: re.compile(r"\{\{-?\s*" + name + r"\s*-?\}\}") for name in ("subject", "object")}
+# A cloze prompt stops where the object would follow, so no closing punctuation.
+_CLOSING_PUNCTUATION = ".?!;:,"
+
+
+# --- template checks (pydantic validators; ValueError becomes a located ConfigError) -------------
+
+
+def _check_template(source: str, allowed: frozenset[str], required: tuple[str, ...]) -> str:
+    if not source.strip():
+        raise ValueError("empty template")
+    problem = syntax_problem(source)
+    if problem:
+        raise ValueError(problem)
+    names = template_variables(source, "template")
+    if "object" in names and "object" not in allowed:
+        raise ValueError("must not contain {{ object }}: it ends where the object follows")
+    unknown = sorted(names - allowed)
+    if unknown:
+        raise ValueError(f"unknown template variable {unknown[0]!r} (allowed: {sorted(allowed)})")
+    for name in required:
+        if not _PLAIN[name].search(source):
+            raise ValueError(f"must contain {{{{ {name} }}}} (plain, no filter)")
+    return source
+
+
+def _cloze(source: str) -> str:
+    _check_template(source, frozenset({"subject"}), ("subject",))
+    if source.rstrip()[-1] in _CLOSING_PUNCTUATION:
+        raise ValueError("must end where the object follows, without closing punctuation")
+    return source
+
+
+def _question(source: str) -> str:
+    _check_template(source, frozenset({"subject"}), ("subject",))
+    if not source.rstrip().endswith("?"):
+        raise ValueError("a question must end with '?'")
+    return source
+
+
+def _statement(source: str) -> str:
+    _check_template(source, frozenset({"subject", "object"}), ("subject", "object"))
+    if source.rstrip()[-1] not in ".!":
+        raise ValueError("a statement must be a full sentence ending with '.'")
+    return source
+
+
+ClozeTemplate = Annotated[str, AfterValidator(_cloze)]
+QuestionTemplate = Annotated[str, AfterValidator(_question)]
+StatementTemplate = Annotated[str, AfterValidator(_statement)]
+
+
+# --- the model ----------------------------------------------------------------------------------
+
+
+class Relation(BaseModel):
+    """One relation of relations.yaml. Immutable; render its templates with the methods below."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    id: str
+    label: str = Field(min_length=1)
+    value_type: str
+    cardinality: Literal["single", "multi"]
+    domain: Domain
+    object_class: str | None
+    sources: tuple[Source, ...]
+    prompt: ClozeTemplate
+    question: QuestionTemplate
+    paraphrases: tuple[ClozeTemplate, ...]
+    statement: StatementTemplate
+
+    # Where the templates came from, for error messages; set by the loader.
+    _origin: str = PrivateAttr(default="relations.yaml")
+    # The set this relation was loaded with, so it can phrase its sibling relations' facts.
+    _siblings: RelationSet | None = PrivateAttr(default=None)
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        return _checked(check_property, value)
+
+    @field_validator("value_type")
+    @classmethod
+    def _value_type(cls, value: str) -> str:
+        if value not in VALUE_TYPES:
+            raise ValueError(f"must be one of {list(VALUE_TYPES)}, got {value!r}")
+        return value
+
+    @field_validator("object_class")
+    @classmethod
+    def _object_class(cls, value: str | None) -> str | None:
+        return None if value is None else _checked(check_item, value)
+
+    @field_validator("sources")
+    @classmethod
+    def _sources(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("a source is listed twice")
+        return value
+
+    @field_validator("paraphrases")
+    @classmethod
+    def _paraphrases(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        if len(value) < MIN_PARAPHRASES:
+            raise ValueError(f"at least {MIN_PARAPHRASES} paraphrases required, got {len(value)}")
+        seen = {info.data.get("prompt")}
+        for text in value:
+            if text in seen:
+                raise ValueError(f"repeats the prompt or another paraphrase: {text!r}")
+            seen.add(text)
+        return value
+
+    # Rendering: every call goes through the sandboxed renderer.
+
+    def render_prompt(self, subject: str) -> str:
+        return render_string(self.prompt, self._where("prompt"), subject=subject)
+
+    def render_paraphrases(self, subject: str) -> list[str]:
+        return [
+            render_string(text, self._where(f"paraphrases[{i}]"), subject=subject)
+            for i, text in enumerate(self.paraphrases)
+        ]
+
+    def render_question(self, subject: str) -> str:
+        return render_string(self.question, self._where("question"), subject=subject)
+
+    def render_statement(self, subject: str, object: str) -> str:  # `object`: the template's name
+        return render_string(self.statement, self._where("statement"), subject=subject, object=object)
+
+    def render_fact(self, subject: str, fact: Mapping[str, Any]) -> str:
+        """Phrase another known fact of ``subject`` (``{relation_label, object}``, optionally
+        ``relation_id``) with that relation's statement; used for long-prompt context."""
+        return fact_statement(subject, fact, self._siblings)
+
+    def _where(self, field: str) -> str:
+        return f"{self._origin}#{self.id}.{field}"
+
+
+class RelationSet:
+    """The relations in file order; look one up by P-id (``relations["P19"]``)."""
+
+    def __init__(self, relations: Iterable[Relation], origin: str = "relations.yaml") -> None:
+        self.origin = origin
+        self._by_id: dict[str, Relation] = {}
+        for relation in relations:
+            if relation.id in self._by_id:
+                raise ConfigError(f"{origin}: relation {relation.id} is listed twice")
+            self._by_id[relation.id] = relation
+            relation._siblings = self
+        self._by_label = {r.label: r for r in self._by_id.values()}
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(self._by_id)
+
+    def __getitem__(self, pid: str) -> Relation:
+        try:
+            return self._by_id[pid]
+        except KeyError:
+            raise KeyError(f"relation {pid!r} is not in {self.origin}") from None
+
+    def get(self, pid: str | None) -> Relation | None:
+        return self._by_id.get(pid) if pid else None
+
+    def by_label(self, label: str | None) -> Relation | None:
+        return self._by_label.get(label) if label else None
+
+    def __contains__(self, pid: object) -> bool:
+        return pid in self._by_id
+
+    def __iter__(self) -> Iterator[Relation]:
+        return iter(self._by_id.values())
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def __repr__(self) -> str:
+        return f"RelationSet({len(self)} relations from {self.origin})"
+
+
+def fact_statement(subject: str, fact: Mapping[str, Any], relations: RelationSet | None = None) -> str:
+    """One sentence for a known fact ``{relation_label, object}`` (``relation_id`` optional).
+
+    Uses the relation's own ``statement`` when the relation is known, else a neutral
+    "<subject>'s <label> is <object>." so that any Wikidata property can serve as context.
+    """
+    relations = relations if relations is not None else load_relations()
+    obj = str(fact["object"])
+    relation = relations.get(fact.get("relation_id")) or relations.by_label(fact.get("relation_label"))
+    if relation is not None:
+        return relation.render_statement(subject, obj)
+    return f"{subject}'s {fact['relation_label']} is {obj}."
+
+
+# --- loading ------------------------------------------------------------------------------------
+
+
+def load_relations(path: Path | None = None) -> RelationSet:
+    """Load and validate relations.yaml (default: ``settings.relations_file``).
+
+    Cached per file and modification time, so repeated calls are cheap and an edited file is
+    re-read. Raises ConfigError with one line naming file, line, relation and field.
+    """
+    path = Path(path or get_settings().relations_file)
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise ConfigError(f"{display_path(path)}: cannot read relations file ({exc.strerror})") from None
+    return _load_cached(path.resolve(), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=16)
+def _load_cached(path: Path, mtime_ns: int, size: int) -> RelationSet:
+    return parse_relations(path.read_text(encoding="utf-8"), display_path(path))
+
+
+def parse_relations(text: str, origin: str = "relations.yaml") -> RelationSet:
+    """Validate the YAML ``text`` of a relations file; ``origin`` names it in error messages."""
+    root, data = _compose(text, origin)
+    entries_node = _relations_node(root, origin)
+    relations: list[Relation] = []
+    first_line: dict[str, int] = {}
+    for index, node in enumerate(entries_node.value):
+        entry = _Entry(node, data["relations"][index], index, origin)
+        relation = entry.build()
+        if relation.id in first_line:
+            entry.fail("id", f"duplicate relation id (first defined at line {first_line[relation.id]})")
+        first_line[relation.id] = entry.line
+        relations.append(relation)
+    return RelationSet(relations, origin)
+
+
+def _compose(text: str, origin: str) -> tuple[yaml.Node | None, Any]:
+    # Compose (keeping node marks for line numbers) and construct from the same single parse.
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ConfigError(f"{origin}{line}: YAML syntax error: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{origin}: YAML error: {' '.join(str(exc).split())}") from None
+    finally:
+        loader.dispose()
+    return node, data
+
+
+def _relations_node(root: yaml.Node | None, origin: str) -> yaml.SequenceNode:
+    if not isinstance(root, yaml.MappingNode):
+        raise ConfigError(f"{origin}:1: expected a mapping with a 'relations' list at the top")
+    for key, value in root.value:
+        if key.value != "relations":
+            raise ConfigError(
+                f"{origin}:{key.start_mark.line + 1}: unknown top-level key {key.value!r} "
+                "(only 'relations' is allowed)"
+            )
+        if not isinstance(value, yaml.SequenceNode):
+            raise ConfigError(f"{origin}:{value.start_mark.line + 1}: 'relations' must be a list")
+        return value
+    raise ConfigError(f"{origin}:1: missing the top-level 'relations' list")
+
+
+class _Entry:
+    """One list item of the file, with the line of each of its fields."""
+
+    def __init__(self, node: yaml.Node, data: Any, index: int, origin: str) -> None:
+        self.node, self.data, self.origin = node, data, origin
+        self.line = node.start_mark.line + 1
+        raw_id = data.get("id") if isinstance(data, dict) else None
+        self.name = raw_id if isinstance(raw_id, str) and raw_id else f"#{index + 1}"
+        self.fields: dict[str, yaml.Node] = {}
+        self.field_lines: dict[str, int] = {}
+
+    def build(self) -> Relation:
+        if not isinstance(self.node, yaml.MappingNode) or not isinstance(self.data, dict):
+            raise ConfigError(f"{self.origin}:{self.line}: relation {self.name}: expected a mapping")
+        for key, value in self.node.value:
+            name = str(key.value)
+            if name in self.fields:
+                self._fail_at(key.start_mark.line + 1, name, "field given twice")
+            self.fields[name] = value
+            self.field_lines[name] = key.start_mark.line + 1
+        try:
+            relation = Relation(**{str(k): v for k, v in self.data.items()})
+        except ValidationError as exc:
+            line, field, message = min(
+                (self._locate(error) for error in exc.errors(include_url=False)),
+                key=lambda located: located[0],
+            )
+            self._fail_at(line, field, message)
+        relation._origin = self.origin
+        return relation
+
+    def fail(self, field: str, message: str) -> NoReturn:
+        self._fail_at(self.field_lines.get(field, self.line), field, message)
+
+    def _fail_at(self, line: int, field: str, message: str) -> NoReturn:
+        raise ConfigError(
+            f"{self.origin}:{line}: relation {self.name}, field {field!r}: {_one_line(message)}"
+        )
+
+    def _locate(self, error: ErrorDetails) -> tuple[int, str, str]:
+        loc = error["loc"]
+        field = str(loc[0]) if loc else "?"
+        line = self.field_lines.get(field, self.line)
+        node = self.fields.get(field)
+        # Point at the list item itself (e.g. the third paraphrase), not the key.
+        item = loc[1] if len(loc) > 1 else None
+        if isinstance(item, int) and isinstance(node, yaml.SequenceNode) and item < len(node.value):
+            line = node.value[item].start_mark.line + 1
+        return line, field, _message(error, field)
+
+
+def _message(error: ErrorDetails, field: str) -> str:
+    kind = error["type"]
+    if kind == "missing":
+        return "missing (every relation needs it; write null where it does not apply)"
+    if kind == "extra_forbidden":
+        close = difflib.get_close_matches(field, Relation.model_fields, n=1)
+        return "unknown field" + (f" (did you mean {close[0]!r}?)" if close else "")
+    if kind in ("tuple_type", "list_type"):
+        return f"expected a list, got {type(error['input']).__name__}"
+    if kind == "string_type":
+        return f"expected a string, got {type(error['input']).__name__}"
+    message = error["msg"]
+    return message.removeprefix("Value error, ")
+
+
+def _checked(check: Any, value: str) -> str:
+    try:
+        return check(value)
+    except BadIdError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
