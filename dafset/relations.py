@@ -12,8 +12,11 @@ A malformed file fails at load with one line naming the file, line, relation and
 
     relations.yaml:57: relation P19, field 'paraphrases': at least 3 paraphrases required
 
-Templates in ``templates/`` receive the :class:`Relation` object itself and call its ``render_*``
-methods (``{{ relation.render_prompt(subject) }}``), so they never re-implement the wording.
+Templates in ``templates/`` receive the :class:`Relation` object itself (variable ``relation``) and
+call its methods, so they never re-implement the wording: ``relation.render_prompt(subject)``,
+``relation.render_paraphrases(subject)[index]``, ``relation.render_question(subject)``,
+``relation.render_fact(subject, fact)`` (another fact of the subject as a sentence), and read plain
+fields such as ``relation.label``.
 """
 
 from __future__ import annotations
@@ -302,15 +305,22 @@ def _compose(text: str, origin: str) -> tuple[yaml.Node | None, Any]:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = f":{mark.line + 1}" if mark else ""
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise ConfigError(f"{origin}{line}: YAML syntax error: {problem}") from None
+        raise ConfigError(_yaml_problem(exc, origin)) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{origin}: YAML error: {' '.join(str(exc).split())}") from None
     finally:
         loader.dispose()
     return node, data
+
+
+def _yaml_problem(exc: yaml.MarkedYAMLError, origin: str) -> str:
+    mark = exc.problem_mark or exc.context_mark
+    where = f"{origin}:{mark.line + 1}" if mark else origin
+    message = f"{where}: YAML syntax error: {exc.problem or exc.context or 'invalid YAML'}"
+    # The context often points at the real culprit, e.g. the line of an unclosed quote.
+    if exc.problem and exc.context and exc.context_mark:
+        message += f" ({exc.context} at line {exc.context_mark.line + 1})"
+    return _one_line(message)
 
 
 def _relations_node(root: yaml.Node | None, origin: str) -> yaml.SequenceNode:
@@ -351,11 +361,7 @@ class _Entry:
         try:
             relation = Relation(**{str(k): v for k, v in self.data.items()})
         except ValidationError as exc:
-            line, field, message = min(
-                (self._locate(error) for error in exc.errors(include_url=False)),
-                key=lambda located: located[0],
-            )
-            self._fail_at(line, field, message)
+            self._fail_at(*self._first_problem(exc))
         relation._origin = self.origin
         return relation
 
@@ -366,6 +372,15 @@ class _Entry:
         raise ConfigError(
             f"{self.origin}:{line}: relation {self.name}, field {field!r}: {_one_line(message)}"
         )
+
+    def _first_problem(self, exc: ValidationError) -> tuple[int, str, str]:
+        # An unknown field ranks first (a typo there also explains a "missing" one), then by line.
+        ranked = [
+            (error["type"] != "extra_forbidden", *self._locate(error))
+            for error in exc.errors(include_url=False)
+        ]
+        _, line, field, message = min(ranked, key=lambda item: (item[0], item[1]))
+        return line, field, message
 
     def _locate(self, error: ErrorDetails) -> tuple[int, str, str]:
         loc = error["loc"]
@@ -382,7 +397,7 @@ class _Entry:
 def _message(error: ErrorDetails, field: str) -> str:
     kind = error["type"]
     if kind == "missing":
-        return "missing (every relation needs it; write null where it does not apply)"
+        return "required field is missing"
     if kind == "extra_forbidden":
         close = difflib.get_close_matches(field, Relation.model_fields, n=1)
         return "unknown field" + (f" (did you mean {close[0]!r}?)" if close else "")
@@ -390,8 +405,9 @@ def _message(error: ErrorDetails, field: str) -> str:
         return f"expected a list, got {type(error['input']).__name__}"
     if kind == "string_type":
         return f"expected a string, got {type(error['input']).__name__}"
-    message = error["msg"]
-    return message.removeprefix("Value error, ")
+    if kind == "literal_error":
+        return f"must be {error.get('ctx', {}).get('expected')}, got {error['input']!r}"
+    return error["msg"].removeprefix("Value error, ")
 
 
 def _checked(check: Any, value: str) -> str:
