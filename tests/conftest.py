@@ -32,3 +32,13 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     home = tmp_path_factory.getbasetemp() / "hf-home"
     monkeypatch.setenv("HF_HOME", str(home))
     monkeypatch.setenv("DAFSET_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "dafset-cache"))
+
+
+# Stand-ins for Wikidata/Wikimedia (oxigraph serve + the recorded-response server): tests/standins/
+from standins.fixtures import (  # noqa: E402, F401
+    _recorded_server_session,
+    live_env,
+    oxigraph_factory,
+    oxigraph_server,
+    recorded_server,
+)

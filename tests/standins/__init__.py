@@ -1,0 +1,1 @@
+"""Stand-ins for Wikidata and Wikimedia that tests start themselves (see fixtures.py)."""
