@@ -42,7 +42,7 @@ def synthetic_samples(
             "target_new": f"Target {i}",
             "answers": [f"Truth {i}", f"Truth alias {i}"] if i % 3 else [],
             "rephrase_prompts": [f"{subject}'s {label} is", f"Speaking of {subject}, its {label} is"]
-            if i % 4
+            if i % 5
             else [],
             "locality": [
                 {"prompt": f"The {label} of Other {i} is", "answer": f"Other {i}", "kind": "same_relation"},
@@ -87,7 +87,7 @@ def synthetic_samples(
                     target_true=f"Truth {i}" if prop == "popular" else None,
                 )
             )
-        if i % 3 == 0:  # robust variants of this fact
+        if i % 3 == 1:  # robust variants of this fact (these have one locality case)
             for crit in CRITERIA["robust"]:
                 prefixes: list[dict[str, str]] = []
                 if crit == "context":
