@@ -341,12 +341,15 @@ def render_body(inputs: CardInputs) -> str:
         for path, caption in inputs.figures:
             add(f"![{caption}]({path})\n")
     add("## License\n")
+    why = (
+        " The bundled sample's facts come from BEAR, which is share-alike, hence CC BY-SA 4.0 for the whole."
+        if extra.get("source") == "sample"
+        else ""
+    )
     add(
-        f"Released under {_license_name(extra.get('license', DEFAULT_LICENSE))}. "
-        "Wikidata's data is CC0; "
-        "the bundled sample's facts come from BEAR, which is share-alike, hence CC BY-SA 4.0 for "
-        "the whole. Prompts and paraphrases are generated from templates (and, where noted, "
-        "by a language model).\n"
+        f"Released under {_license_name(extra.get('license', DEFAULT_LICENSE))}. Wikidata's own "
+        f"data is CC0.{why} Prompts and paraphrases are generated from templates (and, where "
+        "noted, by a language model).\n"
     )
     return "\n".join(out)
 

@@ -31,10 +31,10 @@ def samples_frame(splits: Mapping[str, pa.Table]) -> pd.DataFrame:
             pd.DataFrame(
                 {
                     "split": split,
-                    "property": t.column("property").to_pylist(),
-                    "criterion": t.column("criterion").to_pylist(),
-                    "relation_id": t.column("relation_id").to_pylist(),
-                    "relation_label": t.column("relation_label").to_pylist(),
+                    "property": t.column("property").to_pandas(),
+                    "criterion": t.column("criterion").to_pandas(),
+                    "relation_id": t.column("relation_id").to_pandas(),
+                    "relation_label": t.column("relation_label").to_pandas(),
                     "frequency": pc.struct_field(ev, "frequency").to_pandas(),
                     "in_degree": pc.struct_field(ev, "in_degree").to_pandas(),
                     "out_degree": pc.struct_field(ev, "out_degree").to_pandas(),

@@ -91,9 +91,14 @@ def build_manifest(
 
 def write_manifest(snapshot_dir: Path, manifest: Mapping[str, Any]) -> Path:
     path = snapshot_dir / MANIFEST
-    # default=str: dates, Paths and the like in manifest_extra become text instead of failing
+    # numpy scalars stay numbers; default=str: Paths, sets and the like become text, not a crash
     path.write_bytes(
-        orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str) + b"\n"
+        orjson.dumps(
+            manifest,
+            option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY,
+            default=str,
+        )
+        + b"\n"
     )
     return path
 

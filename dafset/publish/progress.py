@@ -120,7 +120,8 @@ def stage(
         except BaseException as exc:
             s._log(f"failed after {time.monotonic() - s.started:.1f}s ({type(exc).__name__})")
             raise
-        s._log(f"done {s._position()} in {time.monotonic() - s.started:.1f}s")
+        done = f"done {s._position()} in" if s.total or s.completed else "done in"
+        s._log(f"{done} {time.monotonic() - s.started:.1f}s")
         return
 
     outer = _live is None

@@ -91,10 +91,11 @@ def publish_snapshot(
 
     ``manifest_extra`` goes into manifest.json verbatim (source, endpoint, snapshot_date, window,
     seeds, thresholds, skipped criteria, rule-drop counts, ...). The card also reads from it:
-    ``caveats`` (list of str) and ``derived_data`` (str) derived-data notes, ``relation_domains`` (P-id -> domain, for the
-    domain figure), ``license``, ``pretty_name`` and the provenance keys source, endpoint,
-    snapshot_date, window, dump, model, seed(s), skipped_criteria. Re-publishing an existing name replaces it
-    atomically. ``move_latest=False`` publishes without moving ``latest`` (a backfill).
+    ``caveats`` (list of str) and ``derived_data`` (str) derived-data notes, ``relation_domains``
+    (P-id -> domain, for the domain figure), ``license``, ``pretty_name`` and the provenance keys
+    source, endpoint, snapshot_date, window, dump, model, seed(s), skipped_criteria.
+    Re-publishing an existing name replaces it atomically. ``move_latest=False`` publishes
+    without moving ``latest`` (a backfill).
     """
     root = Path(root)
     try:
