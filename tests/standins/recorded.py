@@ -194,12 +194,14 @@ class RecordedServer:
             self._httpd = None
 
     def reset(self) -> None:
-        """Forget added routes, faults and the request log (recorded data stays)."""
+        """Forget added routes, faults, added data and the request log; recorded data stays."""
         with self._lock:
             self._routes.clear()
             self.requests.clear()
         self.faults.clear()
         self.sparql_upstream = None
+        for store in (self.entities, self.revisions, self.pageprops, self.pageviews):
+            store.reset()
 
     @property
     def url(self) -> str:

@@ -81,8 +81,14 @@ class EntityIndex:
         self._entities: dict[str, dict[str, Any]] = {}
         self._redirects: dict[str, str] = {}
         self._missing: set[str] = set()
+        self._added: dict[str, dict[str, Any]] = {}  # overlays, dropped by reset()
+        self._added_redirects: dict[str, str] = {}
         self._loaded = False
         self._lock = threading.Lock()
+
+    def reset(self) -> None:
+        self._added.clear()
+        self._added_redirects.clear()
 
     def _load(self) -> None:
         with self._lock:
@@ -108,27 +114,30 @@ class EntityIndex:
             self._loaded = True
 
     def add(self, entity: dict[str, Any]) -> None:
-        self._load()
-        self._entities[entity["id"]] = entity
-        self._missing.discard(entity["id"])
+        """Serve ``entity`` (until the server's ``reset()``), e.g. one the sample holds."""
+        self._added[entity["id"]] = entity
 
     def add_redirect(self, source: str, target: str) -> None:
-        self._load()
-        self._redirects[source] = target
+        self._added_redirects[source] = target
+
+    def _entity(self, ident: str) -> dict[str, Any] | None:
+        if ident in self._added:
+            return self._added[ident]
+        return None if ident in self._missing else self._entities.get(ident)
 
     def lookup(self, ident: str) -> tuple[str, dict[str, Any] | None]:
         """``("ok" | "redirect" | "missing", entity)``."""
         self._load()
-        if ident in self._redirects and self._redirects[ident] in self._entities:
-            return "redirect", self._entities[self._redirects[ident]]
-        if ident in self._entities and ident not in self._missing:
-            return "ok", self._entities[ident]
-        return "missing", None
+        target = self._added_redirects.get(ident) or self._redirects.get(ident)
+        if target and self._entity(target) is not None:
+            return "redirect", self._entity(target)
+        entity = self._entity(ident)
+        return ("ok", entity) if entity is not None else ("missing", None)
 
     @property
     def ids(self) -> list[str]:
         self._load()
-        return sorted(self._entities)
+        return sorted(set(self._entities) | set(self._added))
 
 
 def filter_entity(entity: Mapping[str, Any], props: set[str], languages: set[str] | None) -> dict[str, Any]:
@@ -189,8 +198,18 @@ class RevisionStore:
     def __init__(self, fixtures_dir: Path) -> None:
         self.fixtures_dir = fixtures_dir
         self.pages: dict[str, Page] = {}
+        self._added: list[tuple[str, int]] = []  # dropped by reset()
         self._loaded = False
         self._lock = threading.Lock()
+
+    def reset(self) -> None:
+        for title, revid in self._added:
+            page = self.pages.get(title)
+            if page is not None:
+                page.revisions.pop(revid, None)
+                if not page.revisions:
+                    del self.pages[title]
+        self._added.clear()
 
     def _load(self) -> None:
         with self._lock:
@@ -233,6 +252,7 @@ class RevisionStore:
         page.revisions[revid] = StoredRevision(
             revid, parentid, timestamp.astimezone(UTC), json.dumps(entity) if entity else None, comment
         )
+        self._added.append((title, revid))
 
     def page(self, title: str) -> Page | None:
         self._load()
@@ -269,6 +289,10 @@ class PageProps:
                 self.pages.setdefault(page["title"], kept)
             for red in query.get("redirects", []):
                 self.redirects[red["from"]] = red["to"]
+        self._recorded = (dict(self.pages), dict(self.redirects))
+
+    def reset(self) -> None:
+        self.pages, self.redirects = dict(self._recorded[0]), dict(self._recorded[1])
 
     def add_page(
         self,
@@ -327,6 +351,11 @@ class PageviewsData:
                     key = (item["project"], normalize_title(item["article"]))
                     day = datetime.strptime(item["timestamp"][:8], "%Y%m%d").date()
                     self.daily.setdefault(key, {})[day] = int(item["views"])
+        self._recorded = {k: dict(v) for k, v in self.daily.items()}
+
+    def reset(self) -> None:
+        self.daily = {k: dict(v) for k, v in self._recorded.items()}
+        self.derived.clear()
 
     def add_daily(self, article: str, views: Mapping[date, int], project: str = "en.wikipedia") -> None:
         """Give an article daily views (DERIVED data, e.g. to build a top list in a test)."""
