@@ -188,3 +188,16 @@ def test_cache_ttl_expires_entries(tmp_path: Path):
     assert ResponseCache(tmp_path).get(key) == {"v": 1}  # no TTL: still there
     path.write_bytes(b"{broken")
     assert cache.get(key) is MISSING
+
+
+def test_bytes_are_counted_as_sent_over_the_wire(recorded_server):
+    import gzip
+
+    from standins.recorded import Reply
+
+    body = b'{"text": "' + b"x" * 20_000 + b'"}'
+    packed = gzip.compress(body)
+    recorded_server.add_route("/gzipped", lambda _r: Reply(200, packed, headers={"Content-Encoding": "gzip"}))
+    http = client()
+    assert len(http.get_json(f"{recorded_server.url}/gzipped")["text"]) == 20_000
+    assert http.stats.bytes == len(packed) < len(body)

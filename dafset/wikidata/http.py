@@ -50,7 +50,8 @@ class TransientError(Exception):
 
 @dataclass
 class HttpStats:
-    """Network requests (every attempt, retries included) and bytes received; cache hits apart."""
+    """Network requests (every attempt, retries included) and bytes received over the wire
+    (compressed size where the server compressed); cache hits are counted apart."""
 
     requests: int = 0
     bytes: int = 0
@@ -202,6 +203,15 @@ def retry_after_within(what: str, value: str | None, policy: RetryPolicy) -> flo
     return wait
 
 
+def _wire_bytes(resp: requests.Response, body: bytes) -> int:
+    """Bytes that crossed the network (compressed size when the server gzipped the body)."""
+    try:
+        told = resp.raw.tell()
+    except (AttributeError, OSError, ValueError):
+        return len(body)
+    return told if isinstance(told, int) and told > 0 else len(body)
+
+
 class HttpClient:
     """A requests.Session under the policy above; ``get_json`` is the one entry point."""
 
@@ -280,7 +290,7 @@ class HttpClient:
             raise TransientError(f"{type(exc).__name__}: {snippet(str(exc).encode())}") from exc
         except requests.RequestException as exc:
             raise SourceError(f"{what}: {type(exc).__name__}: {exc}") from exc
-        self.stats.add_request(len(body))
+        self.stats.add_request(_wire_bytes(resp, body))
         status = resp.status_code
         if status in RETRY_STATUSES:
             wait = retry_after_within(what, resp.headers.get("Retry-After"), self.policy)
