@@ -121,7 +121,7 @@ def _long_tail(
     pools: dict[str, list[dict[str, Any]]] = {}
     for criterion, values in per_subject.items():
         ref = lt.reference(values, run.cfg.long_tail_quantile)
-        chosen = lt.eligible(values, ref["threshold"])
+        chosen = lt.eligible(values, run.cfg.long_tail_quantile, salt=f"{criterion}/{run.cfg.seed}")
         bucket = lt.buckets(mass[criterion])
         pools[criterion] = [
             {
@@ -145,7 +145,12 @@ def _robust(
 ) -> dict[str, Any]:
     criteria = ["length"] + (["context", "sentiment"] if write_prefixes else [])
     share = run.cfg.sizes.robust // len(criteria)
-    base = run.ordered(facts["popular"] + facts["long_tail"], "robust")
+    # length variants need other facts of the subject as context
+    base = [
+        f
+        for f in run.ordered(facts["popular"] + facts["long_tail"], "robust")
+        if len({g["relation_id"] for g in run.index.by_subject.get(f["subject_id"], [])}) > 1
+    ]
     report: dict[str, Any] = {"criteria": {}}
     cursor = 0
     for criterion in criteria:

@@ -42,9 +42,9 @@ class BuildConfig:
     source: str = "sample"  # sample | live
     sizes: Sizes = field(default_factory=Sizes)
     window_days: int = 7
-    popular_top_n: int = 40
-    popular_hop2_per_root: int = 4
-    long_tail_pool: int = 2500
+    popular_top_n: int = 100
+    popular_hop2_per_root: int = 5
+    long_tail_pool: int = 8000
     long_tail_quantile: float = 0.8
     split_ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
     seed: int = 0

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dafset.config import BuildConfig
+from dafset.hashing import stable_hash
 from dafset.ids import chunks
 from dafset.properties.facts import SPARQL_BATCH, distinct, fetch_truthy_facts
 from dafset.source import Source
@@ -73,23 +74,31 @@ def _quantile(ordered: list[float], q: float) -> float:
     return ordered[index]
 
 
-def eligible(values: Mapping[str, float], threshold: float | None) -> set[str]:
-    """Entities in the low part of the distribution (at or below the threshold)."""
-    if threshold is None:
-        return set()
-    return {q for q, v in values.items() if v <= threshold}
+def eligible(values: Mapping[str, float], quantile: float, salt: str = "") -> set[str]:
+    """The low ``quantile`` of entities by value. Ties are common (most entities occur once), so the
+    cut is by rank, ties broken by a stable hash: exactly the low 80% is selected, not everything
+    that shares the threshold value."""
+    ranked = sorted(values, key=lambda q: (values[q], stable_hash(salt, q)))
+    return set(ranked[: math.ceil(quantile * len(ranked))])
 
 
 def buckets(mass: Mapping[str, float]) -> dict[str, str]:
-    """Head / torso / tail by cumulative mass: sorted by mass, the entities holding the first third
-    of the total are head, the next third torso, the rest tail (Head-to-Tail's rule)."""
+    """Head / torso / tail by cumulative mass (Head-to-Tail's rule): sorted by mass, the entities
+    holding the first third of the total are head, the next third torso, the rest tail. Entities
+    with equal mass share one bucket, chosen by the middle of their group's cumulative range."""
     total = sum(max(m, 0.0) for m in mass.values())
+    groups: dict[float, list[str]] = {}
+    for q, m in mass.items():
+        groups.setdefault(max(m, 0.0), []).append(q)
     out: dict[str, str] = {}
     running = 0.0
-    for q, m in sorted(mass.items(), key=lambda kv: (-kv[1], kv[0])):
-        share = running / total if total > 0 else 1.0
-        out[q] = "head" if share < 1 / 3 else "torso" if share < 2 / 3 else "tail"
-        running += max(m, 0.0)
+    for value in sorted(groups, reverse=True):
+        members = groups[value]
+        group_mass = value * len(members)
+        middle = (running + group_mass / 2) / total if total > 0 else 1.0
+        bucket = "head" if middle < 1 / 3 else "torso" if middle < 2 / 3 else "tail"
+        out.update(dict.fromkeys(members, bucket))
+        running += group_mass
     return out
 
 

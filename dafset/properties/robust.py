@@ -47,6 +47,6 @@ def length_variant(sample: dict[str, Any], relations: RelationSet, index: FactIn
     )
     return {
         **sample,
-        "rephrase_prompts": [short, long, *sample["rephrase_prompts"]],
+        "rephrase_prompts": list(dict.fromkeys([short, long, *sample["rephrase_prompts"]])),
         "prefix": [{"text": " ".join(statements), "kind": "length", "polarity": "neutral"}],
     }
