@@ -74,6 +74,15 @@ def test_query_parses_and_runs_on_the_sample(sample: SampleSource, name: str) ->
     assert isinstance(rows, list)
 
 
+@pytest.mark.parametrize("name", QUERIES)
+def test_query_is_plain_sparql_11_for_a_second_parser(name: str) -> None:
+    # rdflib's parser follows the SPARQL 1.1 grammar and knows no engine's extensions.
+    from rdflib.plugins.sparql import prepareQuery
+
+    values = {k: EXAMPLE_VALUES[k] for k in _placeholders(name)}
+    prepareQuery(render_query(name, **values))
+
+
 def test_truthy_facts_of_douglas_adams(sample: SampleSource) -> None:
     rows = sample.select("truthy_facts", items=["Q42"], properties=["P19", "P69", "P569", "P1082"])
     by_property: dict[str, set[str]] = {}

@@ -68,8 +68,14 @@ def _value(snak_dict: dict[str, Any]) -> tuple[str, str] | None:
         return None
     datavalue = snak_dict.get("datavalue") or {}
     kind, value = datavalue.get("type"), datavalue.get("value")
-    if kind == "wikibase-entityid" and isinstance(value, dict) and is_item(value.get("id")):
-        return value["id"], ITEM
+    if kind == "wikibase-entityid" and isinstance(value, dict):
+        # older JSON has only "numeric-id" + "entity-type"
+        qid = value.get("id") or (
+            f"Q{value['numeric-id']}"
+            if value.get("entity-type") == "item" and "numeric-id" in value
+            else None
+        )
+        return (qid, ITEM) if is_item(qid) else None
     if kind == "time" and isinstance(value, dict):
         text = wdqs_time(value)
         return (text, TIME) if text else None

@@ -38,7 +38,7 @@ class SourceRow:
 
 
 def _clean(cell: str) -> str:
-    return cell.strip().strip("`").replace("\\|", "|").strip()
+    return cell.replace("`", "").replace("\\|", "|").strip()
 
 
 def read_sources(path: Path) -> dict[str, SourceRow]:
