@@ -137,3 +137,9 @@ def test_facts(sample: SampleSource) -> None:
             "object_label": None,
         }
     ]
+
+
+def test_derived_fields(sample: SampleSource) -> None:
+    got = sample.derived_fields(["Q42", "Q1299", "Q999999999"])
+    assert got["Q42"] == [] and {"sitelinks", "statements"} <= set(got["Q1299"])
+    assert "Q999999999" not in got

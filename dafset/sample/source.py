@@ -7,6 +7,7 @@ sends to WDQS; page views and statement additions come from the sample's side ta
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
@@ -76,6 +77,11 @@ class SampleSource:
     @cached_property
     def _views(self) -> dict[str, dict[str, Any]]:
         return {row["title"]: row for row in _read_jsonl(self.sample_dir / "pageviews.jsonl")}
+
+    @cached_property
+    def _provenance(self) -> dict[str, dict[str, Any]]:
+        raw = gzip.decompress((self.sample_dir / "provenance.jsonl.gz").read_bytes())
+        return {row["qid"]: row for row in map(json.loads, raw.decode("utf-8").splitlines())}
 
     @cached_property
     def _revisions(self) -> dict[str, list[dict[str, Any]]]:
@@ -181,6 +187,12 @@ class SampleSource:
         """The derived revision log of one item, oldest first (revid, parentid, timestamp, kind,
         comment, adds, qualifiers, derived): what a MediaWiki revisions stand-in serves."""
         return [{k: v for k, v in r.items() if k != "moment"} for r in self._revisions.get(qid, [])]
+
+    def derived_fields(self, items: Sequence[str]) -> dict[str, list[str]]:
+        """Per item, the entity fields the sample made up (e.g. ``sitelinks``, ``statements``,
+        ``modified``, ``version``); items the sample does not hold are left out."""
+        found = (self._provenance.get(q) for q in items)
+        return {row["qid"]: list(row["derived"]) for row in found if row is not None}
 
     def _scaled(self, row: dict[str, Any], days: int) -> PageViews:
         views = round(row["monthly_views"] * days / DAYS_PER_MONTH)
