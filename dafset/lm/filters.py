@@ -1,0 +1,53 @@
+"""Checks a generated prefix must pass before it is kept, and the clean-up before them."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+_SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
+
+# In order: the first check a text fails is the one counted.
+FILTERS = ("empty", "too_short", "too_long", "no_subject", "reveals_answer")
+
+
+@dataclass(frozen=True)
+class PrefixBounds:
+    min_chars: int = 20
+    max_chars: int = 400
+    min_words: int = 4
+    max_words: int = 80
+
+
+def clean(lead: str, continuation: str) -> str:
+    """The lead plus the continuation's first paragraph, cut after its last complete sentence.
+
+    Without a sentence end the text is kept as generated (the length checks decide).
+    """
+    text = (lead + continuation).split("\n", 1)[0].strip()
+    ends = list(_SENTENCE_END.finditer(text))
+    if ends:
+        text = text[: ends[-1].end()]
+    return " ".join(text.split())
+
+
+def check(text: str, lead: str, subject: str, avoid: Sequence[str], bounds: PrefixBounds) -> str | None:
+    """The name of the first failed filter, or None when the text may be kept.
+
+    ``avoid`` holds the edit target, the true object and its aliases: a prefix that contains any
+    of them (case-insensitive substring, deliberately strict) would give the answer away.
+    """
+    if not text or text == lead.strip():
+        return "empty"
+    words = len(text.split())
+    if len(text) < bounds.min_chars or words < bounds.min_words:
+        return "too_short"
+    if len(text) > bounds.max_chars or words > bounds.max_words:
+        return "too_long"
+    if subject not in text:
+        return "no_subject"
+    lowered = text.casefold()
+    if any(a and a.casefold() in lowered for a in avoid):
+        return "reveals_answer"
+    return None

@@ -1,0 +1,229 @@
+"""Robustness prefixes written by the LM: context passages and sentiment pairs (robust property).
+
+For each case the generator renders a request template (``templates/lm/context_request.j2`` or
+``sentiment_request.j2``), samples a continuation with a seed derived from (seed, case key, kind,
+polarity, attempt), cleans it and filters it (``filters``). A failed candidate is retried with the
+next attempt's seed, at most ``max_attempts`` times; then the case is given up and counted.
+A sentiment case keeps both polarities or neither.
+
+Output records match the Sample schema's ``prefix`` struct: ``{text, kind, polarity}``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from dafset.lm.batching import bos_to_prepend, pad_batch
+from dafset.lm.filters import FILTERS, PrefixBounds, check, clean
+from dafset.lm.prompts import render_file
+from dafset.lm.sampling import RowSeededSampler, SamplingParams
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerFast
+
+log = logging.getLogger(__name__)
+
+CONTEXT_TEMPLATE = "lm/context_request.j2"
+SENTIMENT_TEMPLATE = "lm/sentiment_request.j2"
+POLARITIES = ("positive", "negative")
+
+
+@dataclass(frozen=True)
+class PrefixRequest:
+    """One case that wants a prefix. ``avoid``: the edit target, the true object and aliases."""
+
+    key: str  # the case's stable id; seeds derive from it
+    subject: str
+    relation_label: str
+    avoid: tuple[str, ...] = ()
+
+
+@dataclass
+class PrefixStats:
+    """Counts per kind ("context" | "sentiment"); ``dropped`` counts candidates per filter."""
+
+    requested: Counter[str] = field(default_factory=Counter)
+    generated: Counter[str] = field(default_factory=Counter)
+    kept: Counter[str] = field(default_factory=Counter)  # cases with prefixes
+    dropped: Counter[str] = field(default_factory=Counter)  # "<kind>/<filter>" -> candidates
+    given_up: Counter[str] = field(default_factory=Counter)  # cases without prefixes
+    unpaired: int = 0  # sentiment cases lost because only one polarity passed
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "requested": dict(self.requested),
+            "generated": dict(self.generated),
+            "kept": dict(self.kept),
+            "dropped": dict(sorted(self.dropped.items())),
+            "given_up": dict(self.given_up),
+            "unpaired": self.unpaired,
+        }
+
+
+@dataclass(frozen=True)
+class _Job:
+    key: str
+    kind: str
+    polarity: str
+    prompt: str
+    lead: str  # the prompt's last line: the start of the passage, kept in the prefix
+    request: PrefixRequest
+
+
+def job_seed(seed: int, key: str, kind: str, polarity: str, attempt: int) -> int:
+    text = f"{seed}\x1f{key}\x1f{kind}\x1f{polarity}\x1f{attempt}"
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big") >> 1
+
+
+class PrefixGenerator:
+    """Batched, seeded, filtered prefix generation with a causal LM."""
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerFast,
+        seed: int = 0,
+        batch_size: int = 16,
+        max_new_tokens: int = 48,
+        sampling: SamplingParams | None = None,
+        bounds: PrefixBounds | None = None,
+        max_attempts: int = 3,
+        context_template: str = CONTEXT_TEMPLATE,
+        sentiment_template: str = SENTIMENT_TEMPLATE,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be >= 1")
+        self.model = model
+        self.tokenizer = tokenizer
+        self.seed = seed
+        self.batch_size = batch_size
+        self.max_new_tokens = max_new_tokens
+        self.sampling = sampling or SamplingParams()
+        self.bounds = bounds or PrefixBounds()
+        self.max_attempts = max_attempts
+        self.context_template = context_template
+        self.sentiment_template = sentiment_template
+        self.stats = PrefixStats()
+        self._bos = bos_to_prepend(tokenizer)
+        pad = tokenizer.pad_token_id
+        self._pad = pad if pad is not None else tokenizer.eos_token_id
+
+    # -- public ----------------------------------------------------------------------------------
+
+    def context(self, requests: Iterable[PrefixRequest]) -> dict[str, list[dict[str, str]]]:
+        """Case key -> ``[{text, kind: "context", polarity: "neutral"}]``; failed cases absent."""
+        jobs = [self._job(r, "context", "neutral", self.context_template) for r in _unique(requests)]
+        self.stats.requested["context"] += len(jobs)
+        texts = self._run(jobs)
+        out: dict[str, list[dict[str, str]]] = {}
+        for job in jobs:
+            text = texts.get((job.key, job.polarity))
+            if text is None:
+                self.stats.given_up["context"] += 1
+                continue
+            self.stats.kept["context"] += 1
+            out[job.key] = [{"text": text, "kind": "context", "polarity": "neutral"}]
+        return out
+
+    def sentiment(self, requests: Iterable[PrefixRequest]) -> dict[str, list[dict[str, str]]]:
+        """Case key -> ``[positive, negative]`` prefixes; a case with only one is dropped."""
+        requests = _unique(requests)
+        jobs = [
+            self._job(r, "sentiment", polarity, self.sentiment_template, polarity=polarity)
+            for r in requests
+            for polarity in POLARITIES
+        ]
+        self.stats.requested["sentiment"] += len(requests)
+        texts = self._run(jobs)
+        out: dict[str, list[dict[str, str]]] = {}
+        for r in requests:
+            pair = [texts.get((r.key, p)) for p in POLARITIES]
+            if all(t is not None for t in pair):
+                self.stats.kept["sentiment"] += 1
+                out[r.key] = [
+                    {"text": t, "kind": "sentiment", "polarity": p}
+                    for t, p in zip(pair, POLARITIES, strict=True)
+                    if t is not None
+                ]
+            else:
+                self.stats.given_up["sentiment"] += 1
+                if any(t is not None for t in pair):
+                    self.stats.unpaired += 1
+        return out
+
+    def generate(self, prompts: Sequence[str], seeds: Sequence[int]) -> list[str]:
+        """Raw continuations of ``prompts`` (special tokens removed), one seed per prompt."""
+        import torch
+        from transformers import GenerationConfig, LogitsProcessorList
+
+        out: list[str] = []
+        for start in range(0, len(prompts), self.batch_size):
+            chunk = prompts[start : start + self.batch_size]
+            ids = self.tokenizer(list(chunk), add_special_tokens=True)["input_ids"]
+            if self._bos is not None:
+                ids = [[self._bos, *row] for row in ids]
+            batch = pad_batch(ids, self._pad, "left", device=self.model.device)
+            sampler = RowSeededSampler(
+                seeds[start : start + self.batch_size], self.sampling, self.model.device
+            )
+            config = GenerationConfig(
+                do_sample=False,  # the sampler already drew the token; greedy takes it
+                max_new_tokens=self.max_new_tokens,
+                pad_token_id=self._pad,
+                eos_token_id=self.tokenizer.eos_token_id,
+            )
+            with torch.inference_mode():
+                generated = self.model.generate(
+                    input_ids=batch.input_ids,
+                    attention_mask=batch.attention_mask,
+                    generation_config=config,
+                    logits_processor=LogitsProcessorList([sampler]),
+                )
+            new = generated[:, batch.input_ids.shape[1] :]
+            out.extend(self.tokenizer.batch_decode(new, skip_special_tokens=True))
+        return out
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _job(self, r: PrefixRequest, kind: str, label: str, template: str, **extra: str) -> _Job:
+        prompt = render_file(template, subject=r.subject, relation_label=r.relation_label, **extra)
+        lead = prompt.rsplit("\n", 1)[-1]
+        return _Job(r.key, kind, label, prompt, lead, r)
+
+    def _run(self, jobs: Sequence[_Job]) -> dict[tuple[str, str], str]:
+        """Generate, clean and filter with retries; (key, polarity) -> kept text."""
+        kept: dict[tuple[str, str], str] = {}
+        pending = list(jobs)
+        for attempt in range(self.max_attempts):
+            if not pending:
+                break
+            seeds = [job_seed(self.seed, j.key, j.kind, j.polarity, attempt) for j in pending]
+            continuations = self.generate([j.prompt for j in pending], seeds)
+            retry = []
+            for job, continuation in zip(pending, continuations, strict=True):
+                self.stats.generated[job.kind] += 1
+                text = clean(job.lead, continuation)
+                failed = check(text, job.lead, job.request.subject, job.request.avoid, self.bounds)
+                if failed is None:
+                    kept[(job.key, job.polarity)] = text
+                else:
+                    self.stats.dropped[f"{job.kind}/{failed}"] += 1
+                    retry.append(job)
+            pending = retry
+        log.info("prefixes: %s", self.stats.as_dict())
+        return kept
+
+
+def _unique(requests: Iterable[PrefixRequest]) -> list[PrefixRequest]:
+    seen: dict[str, PrefixRequest] = {}
+    for r in requests:
+        seen.setdefault(r.key, r)
+    return list(seen.values())
+
+
+__all__ = ["FILTERS", "PrefixBounds", "PrefixGenerator", "PrefixRequest", "PrefixStats"]
