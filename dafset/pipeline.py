@@ -35,6 +35,10 @@ class Harvest:
     prop: str
     facts: list[dict[str, Any]]
     report: dict[str, Any] = field(default_factory=dict)
+    # facts that are no case of this property but belong in facts.parquet and the locality pool
+    context: list[dict[str, Any]] = field(default_factory=list)
+    # statements added after the snapshot date: hidden from every property
+    future: set[str] = field(default_factory=set)
 
 
 def open_source(cfg: BuildConfig) -> Source:
@@ -71,8 +75,9 @@ def harvest(cfg: BuildConfig, prop: str, previous: pa.Table | None = None) -> Ha
     source = open_source(cfg)
     ids = list(relations.ids)
     if prop == "recent":
-        rows, report = harvest_recent(source, cfg, ids, previous)
-    elif prop == "popular":
+        rows, context, future, report = harvest_recent(source, cfg, ids, previous)
+        return Harvest(prop, rows, report, context, future)
+    if prop == "popular":
         rows, report = harvest_popular(source, cfg, ids)
     elif prop == "long_tail":
         rows, report = harvest_long_tail(source, cfg, ids)
@@ -88,10 +93,15 @@ def enrich_all(
     relations = load_relations()
     source = open_source(cfg)
     value_types = {r.id: r.value_type for r in relations}
+    future = set().union(*(h.future for h in harvests))
+    groups = {h.prop: h.facts for h in harvests}
+    groups["context"] = [f for h in harvests for f in h.context]
     out: dict[str, list[dict[str, Any]]] = {}
     drops: dict[str, dict[str, int]] = {}
-    for h in harvests:
-        out[h.prop], drops[h.prop] = enrich(source, h.facts, value_types)
+    for prop, rows in groups.items():
+        visible = [f for f in rows if f["statement_id"] not in future]
+        out[prop], drops[prop] = enrich(source, visible, value_types)
+        drops[prop]["added_after_snapshot"] = len(rows) - len(visible)
     return out, drops
 
 

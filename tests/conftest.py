@@ -40,5 +40,7 @@ from standins.fixtures import (  # noqa: E402, F401
     live_env,
     oxigraph_factory,
     oxigraph_server,
+    live_sample_standins,
     recorded_server,
+    sample_oxigraph,
 )

@@ -170,3 +170,10 @@ def test_rows_from_real_wdqs_style_results(fixtures_dir: Path):
                 assert row[var] == cell["value"]
     with pytest.raises(ValueError):
         rows_from_json({"head": {}})
+
+
+def test_a_select_whose_comments_look_like_an_update_is_still_a_query(oxigraph_server) -> None:
+    from dafset.wikidata.sparql import SparqlClient
+
+    text = "# add and load words in a comment must not make this an update\nSELECT ?x WHERE { VALUES ?x { 1 } }"
+    assert SparqlClient(oxigraph_server.query_url, cache=None).select(text) == [{"x": "1"}]

@@ -4,6 +4,7 @@ facts point to (hop 2). Every fact keeps its root's page views and its hop."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from dafset.config import BuildConfig
@@ -17,7 +18,10 @@ def harvest_popular(
     source: Source, cfg: BuildConfig, relations: Sequence[str]
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     start, end = cfg.window
-    top = source.top_articles(start.date(), end.date(), limit=cfg.popular_top_n * OVERFETCH)
+    # the API's date ranges are inclusive: the window's last day is the day before the snapshot
+    top = source.top_articles(
+        start.date(), (end - timedelta(days=1)).date(), limit=cfg.popular_top_n * OVERFETCH
+    )
     items = source.items_for_titles([p.title for p in top])
     roots: dict[str, PageViews] = {}
     for views in top:

@@ -33,8 +33,10 @@ def harvest_recent(
     cfg: BuildConfig,
     relations: Sequence[str],
     previous_facts: pa.Table | None = None,
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Fact rows added in ``cfg.window``, and a report for the manifest."""
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], set[str], dict[str, Any]]:
+    """Fact rows added in ``cfg.window``; the subjects' other facts (context: the next build's
+    witness needs each subject's whole statement set); the statements added after the snapshot
+    date (to be hidden from every property); and a report for the manifest."""
     start, end = cfg.window
     # dateModified is the *last* edit: an item edited in the window and again later still counts.
     candidates = distinct(
@@ -54,17 +56,21 @@ def harvest_recent(
         "dropped_added_after_snapshot": 0,
         "dropped_not_truthy": 0,
     }
+    future = {key for key, a in by_statement.items() if a.timestamp >= end}
     rows: list[dict[str, Any]] = []
+    context: list[dict[str, Any]] = []
     found: set[str] = set()
     for fact in fetch_truthy_facts(source, subjects, relations):
         addition = by_statement.get(fact["statement_id"])
-        if addition is not None and addition.timestamp >= end:
+        if fact["statement_id"] in future:
             report["dropped_added_after_snapshot"] += 1  # did not exist yet at the snapshot date
             continue
         witnessed = (
             fact["subject_id"] in previous and fact["statement_id"] not in previous[fact["subject_id"]]
         )
         if not (addition is not None and in_window(addition.timestamp, start, end)) and not witnessed:
+            fact.pop("_dates")
+            context.append({**fact, "derived": []})
             continue
         found.add(fact["statement_id"])
         rows.append(_annotate(fact, addition, start, end))
@@ -72,7 +78,8 @@ def harvest_recent(
         1 for key, a in by_statement.items() if key not in found and in_window(a.timestamp, start, end)
     )
     report["facts"] = len(rows)
-    return rows, report
+    report["context_facts"] = len(context)
+    return rows, context, future, report
 
 
 def _previous_statements(previous_facts: pa.Table | None, candidates: list[str]) -> dict[str, set[str]]:

@@ -17,7 +17,7 @@ import urllib.error
 from typing import Any
 
 import orjson
-from SPARQLWrapper import JSON, POST, URLENCODED, SPARQLWrapper
+from SPARQLWrapper import JSON, POST, SELECT, URLENCODED, SPARQLWrapper
 from SPARQLWrapper.SPARQLExceptions import (
     EndPointInternalError,
     EndPointNotFound,
@@ -112,6 +112,9 @@ class SparqlClient:
         # SPARQLWrapper truncates the timeout to whole seconds (0 would mean none)
         wrapper.setTimeout(max(1, math.ceil(self.policy.timeout_s)))
         wrapper.setQuery(query_text)
+        # SPARQLWrapper guesses the query type from the text and can mistake a SELECT whose
+        # comments say "add" or "load" for an update (sent as update=); we only send SELECTs.
+        wrapper.queryType = SELECT
         return wrapper
 
     def _attempt(self, query_text: str, what: str) -> list[Row]:

@@ -85,3 +85,35 @@ def live_env(
     monkeypatch.setenv("DAFSET_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("DAFSET_CONTACT", "dafset-tests@example.org")
     return recorded_server
+
+
+@pytest.fixture(scope="session")
+def sample_oxigraph() -> Iterator[OxigraphServer]:
+    """``oxigraph serve`` loaded with the bundled sample's RDF (the same triples SampleSource has)."""
+    from standins.sample_world import load_sample_rdf
+
+    server = OxigraphServer().start()
+    try:
+        yield load_sample_rdf(server)
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def live_sample_standins(
+    recorded_server: RecordedServer,
+    sample_oxigraph: OxigraphServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """The bundled sample behind the live code path: ``.env`` holds the DAFSET_* settings (also set
+    in this process), ``.faults(fraction, seed)`` turns on random transient faults."""
+    from dafset.config import SAMPLE_SNAPSHOT, BuildConfig
+    from standins.sample_world import install_sample_world
+
+    start, _ = BuildConfig(snapshot=SAMPLE_SNAPSHOT).window
+    world = install_sample_world(recorded_server, sample_oxigraph, start.date(), 7)
+    world.env["DAFSET_CACHE_DIR"] = str(tmp_path / "live-cache")
+    for key, value in world.env.items():
+        monkeypatch.setenv(key, value)
+    return world
