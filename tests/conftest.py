@@ -38,9 +38,9 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
 from standins.fixtures import (  # noqa: E402, F401
     _recorded_server_session,
     live_env,
+    live_sample_standins,
     oxigraph_factory,
     oxigraph_server,
-    live_sample_standins,
     recorded_server,
     sample_oxigraph,
 )
