@@ -1,0 +1,225 @@
+"""The evaluation protocol (fixed, and written into every result file).
+
+For each T: shuffle the cases with seed 0, cut them into consecutive chunks of T and drop the last
+incomplete chunk. Per chunk: record the unedited model's argmax predictions at the locality answer
+positions; apply the T edits one at a time (each edit uses the memory of the earlier edits of the
+chunk); after the last edit score all T cases on the edited model; restore the model and verify
+that it equals the original. Metrics, averaged per case and then over cases:
+
+* Rel: teacher-forced token accuracy of target_new after the edit prompt;
+* Gen: the same after each rephrase (cases without rephrases do not count);
+* Gen-prefix (robust cases only): the same after prefix + rephrase;
+* Loc: fraction of locality answer positions whose argmax prediction is unchanged by the edits.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from dafset.errors import DafsetError
+from dafset.trainer.baselines import EditSession
+from dafset.trainer.config import EvalConfig
+from dafset.trainer.data import EditCase, encode_pairs, prefixed_rephrases, split_batch
+from dafset.trainer.losses import target_predictions
+
+METRICS = ("rel", "gen", "gen_prefix", "loc")
+
+
+def protocol(cfg: EvalConfig) -> dict[str, Any]:
+    return {
+        "name": "sequential-chunked (DAFNet reference)",
+        "T": list(cfg.T),
+        "shuffle_seed": cfg.shuffle_seed,
+        "chunking": "consecutive chunks of T after shuffling; last incomplete chunk dropped",
+        "editing": "T edits applied one at a time, each using the memory of the earlier edits of the chunk",
+        "scoring": "all T cases scored after the last edit of the chunk",
+        "restore": "model restored to its original weights between chunks and verified equal",
+        "rel": "teacher-forced token accuracy of target_new given the edit prompt",
+        "gen": "teacher-forced token accuracy of target_new given each rephrase",
+        "gen_prefix": "as gen, with a robust prefix (cut to prefix_words words) before the rephrase",
+        "loc": "agreement of argmax predictions before/after the edits at the locality answer positions",
+        "tokenisation": "prompt + ' ' + target tokenised together, right padding, label positions from offsets",
+        "prefix_words": cfg.prefix_words,
+        "max_length": cfg.max_length,
+        "max_chunks": cfg.max_chunks,
+    }
+
+
+class RestoreError(DafsetError):
+    """The model differs from the original after a chunk was undone."""
+
+
+class WeightGuard:
+    """An independent check that a chunk left no trace: exact copies of the edited matrices, a
+    fingerprint of every other parameter, and no forward hooks left anywhere."""
+
+    def __init__(self, model: nn.Module, names: Sequence[str]) -> None:
+        self.model = model
+        modules = dict(model.named_modules())
+        self.exact = {n: modules[n].weight.detach().clone() for n in names}
+        self.prints = {n: self._print(p) for n, p in model.named_parameters()}
+        self.hooks = self._hooks()
+
+    @staticmethod
+    def _print(p: torch.Tensor) -> tuple[float, float]:
+        d = p.detach()
+        return float(d.sum(dtype=torch.float64)), float(d.abs().sum(dtype=torch.float64))
+
+    def _hooks(self) -> dict[str, int]:
+        return {n: len(m._forward_hooks) for n, m in self.model.named_modules()}
+
+    def verify(self) -> None:
+        modules = dict(self.model.named_modules())
+        for n, w in self.exact.items():
+            if not torch.equal(modules[n].weight, w):
+                raise RestoreError(f"{n} differs from the original after restore")
+        for n, p in self.model.named_parameters():
+            if self._print(p) != self.prints[n]:
+                raise RestoreError(f"parameter {n} changed during evaluation")
+        hooked = [n for n, k in self._hooks().items() if k != self.hooks.get(n, 0)]
+        if hooked:
+            raise RestoreError(f"forward hooks left on {hooked[:3]}")
+
+
+@torch.no_grad()
+def _predictions(
+    model: nn.Module, tokenizer: Any, pairs: Sequence[tuple[str, str]], cfg: EvalConfig
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    if not pairs:
+        return []
+    device = next(model.parameters()).device
+    batch = encode_pairs(tokenizer, [p for p, _ in pairs], [t for _, t in pairs], cfg.max_length)
+    out: list[tuple[torch.Tensor, torch.Tensor]] = []
+    for sub in split_batch(batch, cfg.batch_size):
+        sub = sub.to(device)
+        out.extend(
+            target_predictions(model(input_ids=sub.input_ids, attention_mask=sub.attention_mask).logits, sub)
+        )
+    return out
+
+
+def _loc_pairs(cases: Sequence[EditCase]) -> tuple[list[tuple[str, str]], list[int]]:
+    pairs, owner = [], []
+    for i, c in enumerate(cases):
+        for lp in c.locality:
+            pairs.append((lp.prompt, lp.answer))
+            owner.append(i)
+    return pairs, owner
+
+
+def score_chunk(
+    model: nn.Module,
+    tokenizer: Any,
+    cases: Sequence[EditCase],
+    pre_loc: Sequence[torch.Tensor],
+    cfg: EvalConfig,
+) -> list[dict[str, float]]:
+    """Per-case metrics on the model as it is now (edited); ``pre_loc`` from the unedited model."""
+    scores: list[dict[str, float]] = [{} for _ in cases]
+
+    def accuracy(groups: list[list[str]], key: str) -> None:
+        pairs = [(p, cases[i].target_new) for i, ps in enumerate(groups) for p in ps]
+        owner = [i for i, ps in enumerate(groups) for _ in ps]
+        per: dict[int, list[float]] = defaultdict(list)
+        for i, (pred, gold) in zip(owner, _predictions(model, tokenizer, pairs, cfg), strict=True):
+            per[i].append(float((pred == gold).float().mean()))
+        for i, v in per.items():
+            scores[i][key] = sum(v) / len(v)
+
+    accuracy([[c.prompt] for c in cases], "rel")
+    accuracy([list(c.rephrases) for c in cases], "gen")
+    accuracy([prefixed_rephrases(c, cfg.prefix_words) for c in cases], "gen_prefix")
+    pairs, owner = _loc_pairs(cases)
+    per: dict[int, list[float]] = defaultdict(list)
+    for i, before, (after, _) in zip(owner, pre_loc, _predictions(model, tokenizer, pairs, cfg), strict=True):
+        per[i].append(float((before == after).float().mean()))
+    for i, v in per.items():
+        scores[i]["loc"] = sum(v) / len(v)
+    return scores
+
+
+def chunk_order(n: int, T: int, seed: int) -> list[list[int]]:
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    return [order[i : i + T] for i in range(0, n - n % T, T)]
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def summarise(per_case: Sequence[tuple[EditCase, dict[str, float]]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for m in METRICS:
+        vals = [s[m] for _, s in per_case if m in s]
+        out[m] = _mean(vals)
+        out[f"n_{m}"] = len(vals)
+    by_prop: dict[str, list[tuple[EditCase, dict[str, float]]]] = defaultdict(list)
+    for c, s in per_case:
+        by_prop[c.property or "-"].append((c, s))
+    if len(by_prop) > 1:
+        out["by_property"] = {
+            p: {m: _mean([s[m] for _, s in items if m in s]) for m in METRICS} | {"n": len(items)}
+            for p, items in sorted(by_prop.items())
+        }
+    return out
+
+
+def evaluate(
+    model: nn.Module,
+    tokenizer: Any,
+    cases: Sequence[EditCase],
+    new_session: Callable[[], EditSession],
+    edit_names: Sequence[str],
+    cfg: EvalConfig,
+    meta: Mapping[str, Any] | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Run the protocol for every T in ``cfg.T``; return the result document (protocol included)."""
+    from tqdm.auto import tqdm
+
+    model.eval()
+    guard = WeightGuard(model, edit_names)
+    results = []
+    for T in cfg.T:
+        chunks = chunk_order(len(cases), T, cfg.shuffle_seed)
+        if cfg.max_chunks is not None:
+            chunks = chunks[: cfg.max_chunks]
+        t0 = time.perf_counter()
+        per_case: list[tuple[EditCase, dict[str, float]]] = []
+        for idx in tqdm(chunks, disable=not progress, desc=f"eval T={T}", dynamic_ncols=True):
+            chunk = [cases[i] for i in idx]
+            pre_loc = [p for p, _ in _predictions(model, tokenizer, _loc_pairs(chunk)[0], cfg)]
+            session = new_session()
+            try:
+                for case in chunk:
+                    session.edit(case)
+                with session.applied():
+                    scores = score_chunk(model, tokenizer, chunk, pre_loc, cfg)
+            finally:
+                session.close()
+            guard.verify()
+            per_case.extend(zip(chunk, scores, strict=True))
+        results.append(
+            {
+                "T": T,
+                "n_chunks": len(chunks),
+                "n_edits": len(chunks) * T,
+                **summarise(per_case),
+                "seconds": round(time.perf_counter() - t0, 3),
+            }
+        )
+    return {
+        "protocol": protocol(cfg),
+        **(meta or {}),
+        "n_cases": len(cases),
+        "restore_verified": True,
+        "results": results,
+    }
