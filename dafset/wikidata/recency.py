@@ -5,10 +5,16 @@ from the revision in force at the window start. An item edited in the window doe
 statements recent (the flaw of filtering on ``schema:dateModified``). Each addition carries the
 first revision inside the window that contains the statement.
 
-Cost per item: one request (per 500 revisions) for the list of revisions in the window; if there
-are any, one for the state at the start and contents 50 at a time, oldest first, only until every
-new statement has been placed. An item edited a few times in the window costs three requests, an
-item not edited in it one.
+Two ways, chosen by how many items are asked about:
+
+- per item (few items): the list of its revisions in the window (one request per 500), then the
+  state at the start and contents 50 at a time, oldest first, until every new statement is placed:
+  about three requests for an item edited a few times, one for an item not edited;
+- sweep (many items): one ``list=recentchanges`` pass over the window (500 changes a request),
+  then the contents of the window-start states and the in-window revisions by ``revids``, 50 to a
+  request. The sweep's cost grows with the edits in the window, not with the items, so at full
+  Wikidata scale (millions of edits a week) the RDF update stream or the dumps are the better
+  source; see DESIGN.md section 5.
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ from datetime import UTC, datetime
 from dafset.ids import check_items, check_properties
 from dafset.source import StatementAddition
 from dafset.wikidata.entities import statement_ids
-from dafset.wikidata.mediawiki import CONTENT_LIMIT, MediaWikiClient, Revision
+from dafset.wikidata.mediawiki import CONTENT_LIMIT, Change, MediaWikiClient, Revision
+
+SWEEP_FROM_ITEMS = 50  # at and above this many items, one recent-changes sweep is cheaper
 
 
 def _utc(when: datetime) -> datetime:
@@ -41,9 +49,7 @@ def additions_for_item(
     latest = contents.get(last)
     if latest is None or latest.entity is None:
         return []  # content hidden or deleted: nothing can be said at statement level
-    new = {
-        sid: pid for sid, pid in statement_ids(latest.entity, relations).items() if sid not in known
-    }
+    new = {sid: pid for sid, pid in statement_ids(latest.entity, relations).items() if sid not in known}
     first: dict[str, Revision] = {}
     for offset in range(0, len(window), CONTENT_LIMIT):
         if len(first) == len(new):
@@ -72,6 +78,48 @@ def additions_for_item(
     ]
 
 
+def _first_containing(
+    item: str, window: list[Revision], known: set[str], relations: Sequence[str]
+) -> list[StatementAddition]:
+    """Statements in the last window revision but not in ``known``, each with the first window
+    revision that has it."""
+    if not window or window[-1].entity is None:
+        return []  # content hidden or deleted: nothing can be said at statement level
+    new = {sid: pid for sid, pid in statement_ids(window[-1].entity, relations).items() if sid not in known}
+    first: dict[str, Revision] = {}
+    for rev in window:
+        if rev.entity is None:
+            continue
+        present = statement_ids(rev.entity, relations)
+        for sid in new:
+            if sid not in first and sid in present:
+                first[sid] = rev
+    return [
+        StatementAddition(item, new[sid], sid, rev.revid, rev.timestamp)
+        for sid, rev in sorted(first.items(), key=lambda kv: (kv[1].revid, kv[0]))
+    ]
+
+
+def additions_by_sweep(
+    api: MediaWikiClient, items: Sequence[str], start: datetime, end: datetime, relations: Sequence[str]
+) -> list[StatementAddition]:
+    wanted = set(items)
+    by_item: dict[str, list[Change]] = {}
+    for change in api.recent_changes(start, end):
+        if change.title in wanted and change.timestamp > start:
+            by_item.setdefault(change.title, []).append(change)
+    base = {item: changes[0].old_revid for item, changes in by_item.items()}
+    revids = [r for r in base.values() if r] + [c.revid for changes in by_item.values() for c in changes]
+    contents = api.revisions_by_id(sorted(set(revids)))
+    out: list[StatementAddition] = []
+    for item in sorted(by_item, key=lambda q: int(q[1:])):
+        before = contents.get(base[item])
+        known = set(statement_ids(before.entity)) if before and before.entity else set()
+        window = [contents[c.revid] for c in by_item[item] if c.revid in contents]
+        out.extend(_first_containing(item, window, known, relations))
+    return out
+
+
 def statement_additions(
     api: MediaWikiClient,
     items: Sequence[str],
@@ -80,12 +128,14 @@ def statement_additions(
     relations: Sequence[str],
 ) -> list[StatementAddition]:
     """Statements on ``relations`` added to ``items`` in ``(start, end]`` (end capped at now)."""
-    items = check_items(items)
+    items = list(dict.fromkeys(check_items(items)))
     relations = check_properties(relations)
     start, end = _utc(start), min(_utc(end), datetime.now(UTC))
+    if end <= start or not items:
+        return []
+    if len(items) >= SWEEP_FROM_ITEMS:
+        return additions_by_sweep(api, items, start, end, relations)
     out: list[StatementAddition] = []
-    if end <= start:
-        return out
-    for item in dict.fromkeys(items):
+    for item in items:
         out.extend(additions_for_item(api, item, start, end, relations))
     return out

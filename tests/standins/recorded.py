@@ -330,6 +330,8 @@ class RecordedServer:
             return self._revisions(params)
         if action == "query" and "pageprops" in params.get("prop", "").split("|"):
             return self._pageprops(params)
+        if action == "query" and params.get("list") == "recentchanges":
+            return self._recentchanges(params)
         return Reply(200, _api_error("badvalue", f"stand-in does not answer action={action}"))
 
     def _wbgetentities(self, params: dict[str, str]) -> Reply:
@@ -389,6 +391,41 @@ class RecordedServer:
         if cont:
             body = {"continue": {**cont, "continue": "||"}, "query": {"pages": pages}}
         return Reply(200, body, headers=headers)
+
+    def _recentchanges(self, params: dict[str, str]) -> Reply:
+        """``list=recentchanges`` over the revision store (rcdir=older: rcstart is the later time)."""
+        newer = params.get("rcdir", "older") == "newer"
+        first, last = _stamp(params.get("rcstart")), _stamp(params.get("rcend"))
+        low, high = (first, last) if newer else (last, first)
+        namespaces = {int(n) for n in params.get("rcnamespace", "0").split("|") if n}
+        rows = []
+        for page in self.revisions.pages_snapshot():
+            if page.ns not in namespaces:
+                continue
+            for rev in page.ordered():
+                if (low is None or rev.timestamp >= low) and (high is None or rev.timestamp <= high):
+                    rows.append((rev.timestamp, rev.revid, page, rev))
+        rows.sort(key=lambda r: (r[0], r[1]), reverse=not newer)
+        offset = int(params.get("rccontinue", "0|0").split("|")[-1])
+        limit = 500 if params.get("rclimit", "10") == "max" else int(params.get("rclimit", "10"))
+        chunk = rows[offset : offset + limit]
+        changes = [
+            {
+                "type": "new" if rev.parentid == 0 else "edit",
+                "ns": page.ns,
+                "title": page.title,
+                "pageid": page.pageid,
+                "revid": rev.revid,
+                "old_revid": rev.parentid,
+                "rcid": 900_000_000 + rev.revid % 100_000_000,
+                "timestamp": f"{rev.timestamp:%Y-%m-%dT%H:%M:%SZ}",
+            }
+            for _, _, page, rev in chunk
+        ]
+        body: dict[str, Any] = {"batchcomplete": True, "query": {"recentchanges": changes}}
+        if offset + limit < len(rows):
+            body = {"continue": {"rccontinue": f"{chunk[-1][0]:%Y%m%d%H%M%S}|{offset + limit}", "continue": "-||"}, **body}
+        return Reply(200, body, headers={DERIVED_HEADER: "recent changes listed from the stand-in's revisions"})
 
     def _pageprops(self, params: dict[str, str]) -> Reply:
         titles = [t for t in params.get("titles", "").split("|") if t]

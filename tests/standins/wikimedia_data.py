@@ -254,6 +254,10 @@ class RevisionStore:
         )
         self._added.append((title, revid))
 
+    def pages_snapshot(self) -> list[Page]:
+        self._load()
+        return list(self.pages.values())
+
     def page(self, title: str) -> Page | None:
         self._load()
         return self.pages.get(title)
