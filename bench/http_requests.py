@@ -27,10 +27,18 @@ sys.path.insert(0, str(REPO / "tests"))  # the stand-ins live with the tests
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--naive-probe", type=int, default=200, help="single-fact requests sent to measure bytes")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--naive-probe", type=int, default=200, help="single-fact requests sent to measure bytes"
+    )
     parser.add_argument("--fixtures", type=Path, default=None, help="real fixtures dir (default: settings)")
     args = parser.parse_args()
+
+    from standins.oxigraph import OxigraphServer
+    from standins.recorded import RecordedServer
+    from standins.sample_world import install_sample_world, load_sample_rdf
 
     from dafset import pipeline
     from dafset.build import build
@@ -41,9 +49,6 @@ def main() -> None:
     from dafset.wikidata.http import HttpStats
     from dafset.wikidata.queries import render_query
     from dafset.wikidata.sparql import SparqlClient
-    from standins.oxigraph import OxigraphServer
-    from standins.recorded import RecordedServer
-    from standins.sample_world import install_sample_world, load_sample_rdf
 
     os.environ.setdefault("DAFSET_PROGRESS", "off")
     work = Path(tempfile.mkdtemp(prefix="dafset-bench-http-"))
@@ -67,7 +72,9 @@ def main() -> None:
         # naive: one query per (subject, relation) fact; bytes measured on a probe of them
         probe_stats = HttpStats()
         client = SparqlClient(world.env["DAFSET_SPARQL_ENDPOINT"], cache=None, stats=probe_stats)
-        keys = sorted(set(zip(facts["subject_id"].to_pylist(), facts["relation_id"].to_pylist(), strict=True)))
+        keys = sorted(
+            set(zip(facts["subject_id"].to_pylist(), facts["relation_id"].to_pylist(), strict=True))
+        )
         probe = stable_order([f"{s}|{r}" for s, r in keys], "naive-probe")[: args.naive_probe]
         for key in probe:
             subject, relation = key.split("|")
@@ -90,8 +97,10 @@ def main() -> None:
         f"{'naive (1 request per fact)':28}{naive_requests:>12}{naive_bytes / 1e6:>10.2f}"
         f"{naive_requests * per:>14.0f}{naive_bytes / 1e6 * per:>10.2f}"
     )
-    print(f"ratio naive / batched: requests {naive_requests / max(1, ours['requests']):.1f}x, "
-          f"bytes {naive_bytes / max(1, ours['bytes']):.1f}x (retries {ours['retries']}, cache hits {ours['cache_hits']})")
+    print(
+        f"ratio naive / batched: requests {naive_requests / max(1, ours['requests']):.1f}x, "
+        f"bytes {naive_bytes / max(1, ours['bytes']):.1f}x (retries {ours['retries']}, cache hits {ours['cache_hits']})"
+    )
 
 
 if __name__ == "__main__":

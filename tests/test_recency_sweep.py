@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from dafset.config import SAMPLE_SNAPSHOT, BuildConfig
-from dafset.relations import load_relations
 from dafset.properties.facts import statement_key
+from dafset.relations import load_relations
 from dafset.sample.source import SampleSource
 from dafset.wikidata import recency
 from dafset.wikidata.live import LiveSource
