@@ -22,6 +22,18 @@ _DPI = 100
 _BINS = 30
 
 
+def pool_reference(facts: pa.Table | None) -> dict[str, np.ndarray]:
+    """Per-entity frequency and degree of the long-tail candidate pool, from the Fact table."""
+    if facts is None or facts.num_rows == 0 or "frequency" not in facts.column_names:
+        return {}
+    df = facts.select(["subject_id", "frequency", "in_degree", "out_degree"]).to_pandas()
+    df = df.dropna(subset=["frequency"]).drop_duplicates("subject_id")
+    if df.empty:
+        return {}
+    degree = df["in_degree"].fillna(0) + df["out_degree"].fillna(0)
+    return {"frequency": df["frequency"].to_numpy(dtype=float), "degree": degree.to_numpy(dtype=float)}
+
+
 def samples_frame(splits: Mapping[str, pa.Table]) -> pd.DataFrame:
     """The few columns the figures need, one row per sample, with its split."""
     parts = []
@@ -70,7 +82,17 @@ def _groups(df: pd.DataFrame, column: str) -> list[tuple[str, np.ndarray]]:
     return out
 
 
-def _log_histogram(path: Path, groups: Sequence[tuple[str, np.ndarray]], xlabel: str) -> bool:
+def _log_histogram(
+    path: Path,
+    groups: Sequence[tuple[str, np.ndarray]],
+    xlabel: str,
+    reference: np.ndarray | None = None,
+    threshold: float | None = None,
+) -> bool:
+    """Shares (not counts), so the selected samples and the whole candidate pool they were cut
+    from compare on one axis; the long-tail threshold is drawn where known."""
+    if reference is not None and len(reference):
+        groups = [("candidate pool (reference)", reference), *groups]
     positive = [(k, v[v > 0]) for k, v in groups if (v > 0).any()]
     if not positive:
         return False
@@ -80,10 +102,30 @@ def _log_histogram(path: Path, groups: Sequence[tuple[str, np.ndarray]], xlabel:
     fig = Figure(figsize=(7, 4))
     ax = fig.add_subplot()
     for label, vals in positive:
-        ax.hist(vals, bins=bins, histtype="step", linewidth=1.5, label=f"{label} (n={len(vals)})")
+        weights = np.full(len(vals), 1 / len(vals))
+        style = (
+            {"color": "0.6", "histtype": "stepfilled", "alpha": 0.5} if label.startswith("candidate") else {}
+        )
+        ax.hist(
+            vals,
+            bins=bins,
+            weights=weights,
+            linewidth=1.5,
+            label=f"{label} (n={len(vals)})",
+            **{"histtype": "step", **style},
+        )
+    if threshold is not None and threshold > 0:
+        ax.axvline(
+            threshold,
+            color="black",
+            linestyle="--",
+            linewidth=1,
+            label=f"long-tail threshold ({threshold:g})",
+        )
     ax.set_xscale("log")
+    ax.set_yscale("log")  # the pool's head is a thin tail of shares; linear would hide it
     ax.set_xlabel(xlabel + " (log scale; values > 0)")
-    ax.set_ylabel("samples")
+    ax.set_ylabel("share of entities / samples (log)")
     ax.legend(fontsize="small")
     _save(fig, path)
     return True
@@ -141,9 +183,15 @@ def write_figures(
     out_dir: Path,
     splits: Mapping[str, pa.Table],
     relation_domains: Mapping[str, str] | None = None,
+    reference: Mapping[str, np.ndarray] | None = None,
+    thresholds: Mapping[str, float | None] | None = None,
 ) -> list[tuple[str, str]]:
     """Write the figures into out_dir; return (file name, caption) for each one written.
+    ``reference`` holds the candidate pool's per-entity values (``frequency``, ``degree``) and
+    ``thresholds`` the long-tail cut of each criterion, both drawn behind the samples.
     A figure with no data to show (e.g. no likelihood scores) is skipped, not drawn empty."""
+    reference = reference or {}
+    thresholds = thresholds or {}
     out_dir.mkdir(parents=True, exist_ok=True)
     df = samples_frame(splits)
     written: list[tuple[str, str]] = []
@@ -155,12 +203,24 @@ def write_figures(
     if df.empty:
         return written
     keep(
-        _log_histogram(out_dir / "frequency.png", _groups(df, "frequency"), "frequency (statements)"),
+        _log_histogram(
+            out_dir / "frequency.png",
+            _groups(df, "frequency"),
+            "frequency (statements)",
+            reference.get("frequency"),
+            thresholds.get("frequency"),
+        ),
         "frequency.png",
         "Entity frequency (statement count) per long-tail criterion and property",
     )
     keep(
-        _log_histogram(out_dir / "degree.png", _groups(df, "degree"), "degree (in + out)"),
+        _log_histogram(
+            out_dir / "degree.png",
+            _groups(df, "degree"),
+            "degree (in + out)",
+            reference.get("degree"),
+            thresholds.get("degree"),
+        ),
         "degree.png",
         "Entity degree (in + out links) per long-tail criterion and property",
     )

@@ -178,9 +178,15 @@ def _build(
     figure_list: list[tuple[str, str]] = []
     if figures:
         steps("figures")
-        from dafset.publish.figures import write_figures  # matplotlib only when drawing
+        from dafset.publish.figures import pool_reference, write_figures  # matplotlib only when drawing
 
-        made = write_figures(tmp / FIGURES_DIR, tables, extra.get("relation_domains"))
+        cuts = {
+            name: (entry.get("reference") or {}).get("threshold")
+            for name, entry in (extra.get("long_tail_thresholds") or {}).items()
+        }
+        made = write_figures(
+            tmp / FIGURES_DIR, tables, extra.get("relation_domains"), pool_reference(facts), cuts
+        )
         figure_list = [(f"{FIGURES_DIR}/{name}", caption) for name, caption in made]
         files += [tmp / path for path, _ in figure_list]
 
