@@ -15,12 +15,16 @@ from dafset.lm.score import LikelihoodScorer, ScoreItem  # noqa: E402
 
 
 def mixed_items(n: int = 30) -> list[ScoreItem]:
-    """Sentences of very different lengths, the entity at the start, middle or end."""
+    """Sentences of very different lengths, the entity at the start, middle or end; a third of
+    them share the context before their span (the likelihood template's lines)."""
     triples, _ = tiny_corpus()
     rng = random.Random(3)
     picks = rng.sample(triples, n)
     items = []
     for i, t in enumerate(picks):
+        if i % 3 == 1:
+            items.append(neutral_items(t.object_label)[i % 2])
+            continue
         filler = " and then some more words" * (i % 6)
         kind = i % 3
         if kind == 0:
@@ -52,7 +56,9 @@ def alone(model) -> list:
     """Reference: every sentence scored on its own (batch of one, no padding at all)."""
     items = mixed_items()
     scorer = LikelihoodScorer(model, tiny_tokenizer(), batch_size=1)
-    return scorer.score(items)
+    scores = scorer.score(items)
+    assert scorer.stats.shared_rows == 0  # one at a time, nothing cached
+    return scores
 
 
 @pytest.mark.parametrize("side", ["left", "right"])
@@ -67,7 +73,8 @@ def test_scores_do_not_depend_on_batch_or_padding(model, alone, side: str, batch
         assert b.logprob_sum == pytest.approx(a.logprob_sum, abs=1e-4)
         assert b.logprob_mean == pytest.approx(a.logprob_mean, abs=1e-4)
     if batch_size > 1:
-        assert scorer.stats.padded_tokens > scorer.stats.tokens  # there was padding to get right
+        assert scorer.stats.padded_tokens > scorer.stats.model_tokens  # there was padding to get right
+        assert scorer.stats.shared_rows >= 6  # and rows scored after a shared, cached context
 
 
 def test_naive_padding_would_have_changed_scores() -> None:
@@ -101,6 +108,8 @@ def test_span_maps_to_exactly_the_entity_tokens() -> None:
     (encoded,) = scorer._encode([item])
     pieces = [tok.decode([encoded.ids[j]]) for j in encoded.targets]
     assert "".join(pieces).strip() == "Zubrowkanian"
+    (inner,) = scorer._encode([ScoreItem.find("He was a serial killer.", "serial killer")])
+    assert "".join(tok.decode([inner.ids[j]]) for j in inner.targets).strip() == "serial killer"
     whole = scorer.score([ScoreItem(text, 0, len(text))])[0]
     part = scorer.score([item])[0]
     assert part.n_tokens < whole.n_tokens
@@ -112,7 +121,7 @@ def test_input_forms_order_and_stats() -> None:
     text = "Berlin is in Germany."
     a, b, c = scorer.score([(text, (0, 6)), (text, 13, 20), ScoreItem(text, 0, 6)])
     assert a == c and a != b
-    assert scorer.stats.sequences == 3 and scorer.stats.tokens > 0 and scorer.stats.tokens_per_s > 0
+    assert scorer.stats.sequences == 3 and scorer.stats.model_tokens > 0 and scorer.stats.tokens_per_s > 0
     with pytest.raises(ValueError):
         ScoreItem(text, 5, 5)
     with pytest.raises(ValueError):
@@ -162,3 +171,24 @@ def test_entities_aggregate_their_sentences() -> None:
     assert math.isfinite(result["Q2"].logprob_sum)
     empty = score_entities(scorer, [EntityText("Q9", "x", ())])
     assert empty == {}
+
+
+def test_text_after_the_span_is_not_run_and_changes_nothing() -> None:
+    scorer = LikelihoodScorer(tiny_gpt2(), tiny_tokenizer(), batch_size=4)
+    short = ScoreItem.find("Berlin is a city.", "Berlin")
+    long = ScoreItem.find("Berlin is a city" + ", and then more words" * 8 + ".", "Berlin")
+    a, b = scorer.score([short, long])
+    assert a.logprob_sum == pytest.approx(b.logprob_sum, abs=1e-5) and a.n_tokens == b.n_tokens
+    assert scorer.stats.model_tokens < scorer.stats.input_tokens / 4
+
+
+def test_a_span_without_a_scorable_token_is_nan_without_a_forward_pass() -> None:
+    from dafset.lm.toy import train_tokenizer
+
+    tok = train_tokenizer(["Berlin is a city."] * 20, vocab_size=300)
+    tok.bos_token = tok.eos_token = tok.pad_token = None  # nothing to condition the first token on
+    tok.pad_token = "<|endoftext|>"
+    scorer = LikelihoodScorer(tiny_gpt2(), tok)
+    (score,) = scorer.score([ScoreItem.find("Berlin is a city.", "B")])
+    assert score.n_tokens == 0 and math.isnan(score.logprob_mean)
+    assert scorer.stats.model_tokens == 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 from pathlib import Path
 
 import pytest
@@ -16,19 +15,15 @@ pytest.importorskip("transformers")
 # Two cores are shared by several people: one thread is faster than two under contention.
 torch.set_num_threads(1)
 
-FIXTURES = Path(
-    os.environ.get(
-        "DAFSET_FIXTURES_DIR", Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real"
-    )
-)
-TOKENIZER_RELATIONS = ("P19", "P20", "P27", "P30", "P36", "P37", "P103", "P106", "P131", "P1412")
+CORPUS_RELATIONS = ("P19", "P20", "P27", "P30", "P36", "P37", "P103", "P106", "P131", "P1412", "P17")
 
 
 @functools.cache
 def tiny_corpus() -> tuple[list, list[str]]:
-    from dafset.lm.corpus import bear_triples, sentences_for_training
+    """Sentences over the bundled sample's facts on a few relations (~15k sentences)."""
+    from dafset.lm.corpus import sample_triples, sentences_for_training
 
-    triples = bear_triples(FIXTURES, relations=TOKENIZER_RELATIONS)
+    triples = sample_triples(relations=CORPUS_RELATIONS)
     return triples, sentences_for_training(triples, seed=0)
 
 
@@ -45,7 +40,15 @@ def tiny_gpt2(seed: int = 0):
 
     torch.manual_seed(seed)
     tok = tiny_tokenizer()
-    config = GPT2Config(vocab_size=len(tok), n_positions=128, n_embd=64, n_layer=2, n_head=4)
+    config = GPT2Config(
+        vocab_size=len(tok),
+        n_positions=128,
+        n_embd=64,
+        n_layer=2,
+        n_head=4,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
     return GPT2LMHeadModel(config).eval()
 
 
@@ -62,6 +65,9 @@ def tiny_llama(seed: int = 0):
         num_key_value_heads=2,
         intermediate_size=128,
         max_position_embeddings=128,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
     )
     return LlamaForCausalLM(config).eval()
 
@@ -137,3 +143,33 @@ def test_bos_is_prepended_only_when_the_tokenizer_adds_none() -> None:
     )
     assert adding("a")["input_ids"][0] == adding.eos_token_id
     assert bos_to_prepend(adding) is None
+
+
+@functools.cache
+def mini_toy() -> dict:
+    """A toy trained through the real pipeline, shrunk to seconds; shared by the LM tests."""
+    import atexit
+    import shutil
+    import tempfile
+
+    from dafset.lm.load import load_causal_lm
+    from dafset.lm.toy import ToyShape, TrainSettings, train_toy_model
+
+    _, sentences = tiny_corpus()
+    out = Path(tempfile.mkdtemp(prefix="dafset-mini-toy-"))
+    atexit.register(shutil.rmtree, out, True)
+    manifest = train_toy_model(
+        out,
+        sentences,
+        TrainSettings(steps=60, batch_size=32, block_size=48, lr=5e-3, seed=0),
+        ToyShape(vocab_size=1024, n_layer=2, n_embd=64, n_head=4, n_positions=128),
+        source="bear (test subset)",
+    )
+    model, tokenizer = load_causal_lm(out)
+    return {
+        "path": out,
+        "model": model,
+        "tokenizer": tokenizer,
+        "sentences": sentences,
+        "manifest": manifest,
+    }

@@ -1,9 +1,10 @@
 """The toy model's training text: relation statements rendered over real Wikidata facts.
 
-Facts come from the bundled sample when it is available (``source="sample"``), else from BEAR's
-real facts in the read-only fixtures (``source="bear"``). Frequencies must vary so that the toy's
-likelihoods mean something: objects repeat naturally (countries, cities), and each subject's facts
-are repeated a Zipf-like number of times (1 to ``max_repeat``), chosen by a seeded hash.
+Facts come from the bundled sample (``source="sample"``, the default) or from BEAR's larger set of
+real facts in the read-only fixtures (``source="bear"``, ~41k facts, for a stronger toy).
+Frequencies must vary so that the toy's likelihoods mean something: objects repeat naturally
+(countries, cities), and each subject's facts are repeated a Zipf-like number of times (1 to
+``max_repeat``), chosen by a seeded hash.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dafset.errors import ConfigError
-from dafset.lm.statements import BEAR_DIR, render_plain, statement_templates
+from dafset.lm.statements import render_plain, statement_templates
 from dafset.settings import get_settings
 
 log = logging.getLogger(__name__)
+
+BEAR_DIR = "facts/bear_BEAR-big"
 
 
 @dataclass(frozen=True)
@@ -54,34 +57,27 @@ def bear_triples(fixtures_dir: Path | None = None, relations: Iterable[str] | No
     return out
 
 
-def sample_triples() -> list[Triple]:
-    """The bundled sample's facts (raises ImportError until ``dafset.sample.source`` exists)."""
-    from dafset.sample.source import SampleSource  # type: ignore[import-not-found]
+def sample_triples(relations: Iterable[str] | None = None) -> list[Triple]:
+    """The bundled sample's facts with a label on both sides (literals as their text)."""
+    from dafset.sample.source import SampleSource
 
-    facts_fn = getattr(SampleSource(), "facts", None)
-    if facts_fn is None:
-        raise ImportError("dafset.sample.source.SampleSource has no facts() yet")
-    return [
-        Triple(
-            f["subject_id"],
-            f["subject_label"],
-            f["relation_id"],
-            f.get("object_id"),
-            f.get("object_label") or f["object_value"],
-        )
-        for f in facts_fn()
-        if f.get("subject_label") and (f.get("object_label") or f.get("object_value"))
-    ]
+    out = []
+    for f in SampleSource().facts(list(relations) if relations is not None else None):
+        obj = f.get("object_label") or (_literal(f["object_value"]) if not f.get("object_id") else None)
+        if f.get("subject_label") and obj:
+            out.append(Triple(f["subject_id"], f["subject_label"], f["relation_id"], f.get("object_id"), obj))
+    return out
+
+
+def _literal(value: str) -> str:
+    # Dates come as xsd:dateTime lexical forms; the day is enough for a training sentence.
+    return value[:10] if value.endswith("T00:00:00Z") else value
 
 
 def load_triples(source: str = "sample") -> tuple[list[Triple], str]:
     """Facts for the toy corpus and the name of where they came from."""
     if source == "sample":
-        try:
-            return sample_triples(), "sample"
-        except ImportError as exc:
-            log.warning("bundled sample not available (%s); using BEAR facts from the fixtures", exc)
-            source = "bear"
+        return sample_triples(), "sample"
     if source == "bear":
         return bear_triples(), "bear"
     raise ConfigError(f"--sentences-from: expected 'sample' or 'bear', got {source!r}")

@@ -13,9 +13,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dafset.lm.prompts import render_file
 from dafset.lm.score import LikelihoodScorer, ScoreItem
 from dafset.lm.statements import Role, render_statement, statement_templates
+from dafset.templating import render
 
 LIKELIHOOD_TEMPLATE = "lm/likelihood.j2"
 _MARK = "\ue000"
@@ -44,7 +44,7 @@ class EntityLikelihood:
 def neutral_items(label: str, template: str = LIKELIHOOD_TEMPLATE) -> list[ScoreItem]:
     """The likelihood template's lines about ``label``, each with the label's span."""
     items = []
-    for line in render_file(template, entity=_MARK).splitlines():
+    for line in render(template, entity=_MARK).splitlines():
         start = line.find(_MARK)
         if start < 0:
             continue  # a line that does not mention the entity measures nothing

@@ -32,6 +32,11 @@ def clean(lead: str, continuation: str) -> str:
     return " ".join(text.split())
 
 
+def mentions(text: str, subject: str) -> bool:
+    """The subject occurs verbatim as whole words ("Obama" is not in "Obamaerk")."""
+    return re.search(rf"(?<!\w){re.escape(subject)}(?!\w)", text) is not None
+
+
 def check(text: str, lead: str, subject: str, avoid: Sequence[str], bounds: PrefixBounds) -> str | None:
     """The name of the first failed filter, or None when the text may be kept.
 
@@ -45,7 +50,7 @@ def check(text: str, lead: str, subject: str, avoid: Sequence[str], bounds: Pref
         return "too_short"
     if len(text) > bounds.max_chars or words > bounds.max_words:
         return "too_long"
-    if subject not in text:
+    if not mentions(text, subject):
         return "no_subject"
     lowered = text.casefold()
     if any(a and a.casefold() in lowered for a in avoid):

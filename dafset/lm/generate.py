@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from dafset.lm.batching import bos_to_prepend, pad_batch
 from dafset.lm.filters import FILTERS, PrefixBounds, check, clean
-from dafset.lm.prompts import render_file
 from dafset.lm.sampling import RowSeededSampler, SamplingParams
+from dafset.lm.score import max_length
+from dafset.templating import render
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerFast
@@ -168,12 +169,13 @@ class PrefixGenerator:
             if self._bos is not None:
                 ids = [[self._bos, *row] for row in ids]
             batch = pad_batch(ids, self._pad, "left", device=self.model.device)
+            new_tokens = self._room(batch.input_ids.shape[1])
             sampler = RowSeededSampler(
                 seeds[start : start + self.batch_size], self.sampling, self.model.device
             )
             config = GenerationConfig(
                 do_sample=False,  # the sampler already drew the token; greedy takes it
-                max_new_tokens=self.max_new_tokens,
+                max_new_tokens=new_tokens,
                 pad_token_id=self._pad,
                 eos_token_id=self.tokenizer.eos_token_id,
             )
@@ -190,8 +192,19 @@ class PrefixGenerator:
 
     # -- internals -------------------------------------------------------------------------------
 
+    def _room(self, prompt_tokens: int) -> int:
+        """New tokens that still fit the model's positions (absolute embeddings end there)."""
+        limit = max_length(self.model)
+        room = self.max_new_tokens if limit is None else min(self.max_new_tokens, limit - prompt_tokens)
+        if room < 1:
+            raise ValueError(
+                f"a prompt of {prompt_tokens} tokens leaves no room to generate in the model's "
+                f"{limit} positions; shorten the request template"
+            )
+        return room
+
     def _job(self, r: PrefixRequest, kind: str, label: str, template: str, **extra: str) -> _Job:
-        prompt = render_file(template, subject=r.subject, relation_label=r.relation_label, **extra)
+        prompt = render(template, subject=r.subject, relation_label=r.relation_label, **extra)
         lead = prompt.rsplit("\n", 1)[-1]
         return _Job(r.key, kind, label, prompt, lead, r)
 

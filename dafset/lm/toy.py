@@ -80,6 +80,9 @@ def toy_config(tokenizer: PreTrainedTokenizerFast, shape: ToyShape | None = None
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
+        # GPT-2's tanh GELU as one fused kernel: the same function as "gelu_new", which runs as
+        # five elementwise ops and took a quarter of the toy's CPU time
+        activation_function="gelu_pytorch_tanh",
         # a short run learns faster without dropout, and the toy is never fine-tuned further
         resid_pdrop=0.0,
         embd_pdrop=0.0,

@@ -1,0 +1,65 @@
+"""Loading causal LMs: local paths, safetensors only, a one-line error when the model is missing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_lm_support import tiny_gpt2, tiny_tokenizer
+
+torch = pytest.importorskip("torch")
+
+from dafset.errors import ConfigError  # noqa: E402
+from dafset.lm.load import load_causal_lm  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("tiny-gpt2")
+    tiny_gpt2().save_pretrained(out)
+    tok = tiny_tokenizer.__wrapped__()  # a copy we may change: no pad token, as GPT-2 ships
+    tok.pad_token = None
+    tok.save_pretrained(out)
+    return out
+
+
+def test_missing_model_is_one_clear_line(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-model"
+    with pytest.raises(ConfigError) as info:
+        load_causal_lm(missing)
+    message = str(info.value)
+    assert "\n" not in message
+    assert str(missing) in message
+    assert "cannot download" in message and "local path" in message
+
+
+def test_unknown_hub_id_is_one_clear_line() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_causal_lm("nobody-here/definitely-not-a-model")
+    assert "\n" not in str(info.value) and "nobody-here/definitely-not-a-model" in str(info.value)
+
+
+def test_loads_on_cpu_in_fp32_with_a_pad_token(saved: Path) -> None:
+    model, tok = load_causal_lm(saved)
+    assert model.device.type == "cpu"
+    assert next(model.parameters()).dtype == torch.float32
+    assert not model.training and not any(p.requires_grad for p in model.parameters())
+    assert tok.pad_token is not None and tok.pad_token_id == tok.eos_token_id
+    assert tok.is_fast
+
+
+def test_dtype_can_be_overridden(saved: Path) -> None:
+    model, _ = load_causal_lm(saved, device="cpu", dtype="bf16")
+    assert next(model.parameters()).dtype == torch.bfloat16
+    with pytest.raises(ConfigError):
+        load_causal_lm(saved, dtype="fp8-please")
+
+
+def test_pickled_weights_are_refused(saved: Path, tmp_path: Path) -> None:
+    model, _ = load_causal_lm(saved)
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+        (tmp_path / name).write_bytes((saved / name).read_bytes())
+    torch.save(model.state_dict(), tmp_path / "pytorch_model.bin")
+    with pytest.raises(ConfigError) as info:
+        load_causal_lm(tmp_path)
+    assert "\n" not in str(info.value) and "safetensors" in str(info.value)
