@@ -12,8 +12,9 @@ Run it once, without a deployment::
 or as the ``weekly`` deployment (``prefect.yaml``; see docs/orchestration.md).
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: Prefect builds the parameter schema from these
+# annotations, and a flow served by ``flow.serve`` validates them where string annotations such
+# as "Literal[...]" no longer resolve ("Build_DafsetModel is not fully defined").
 import hashlib
 import os
 import time

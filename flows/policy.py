@@ -115,7 +115,7 @@ CACHING: dict[str, Any] = {
 }
 
 
-def query_service_slot(source: str) -> AbstractContextManager[Any]:
+def query_service_slot(source: str, limit: str = QUERY_SERVICE_LIMIT) -> AbstractContextManager[Any]:
     """Hold the query service's one slot while a stage talks to the live services.
 
     ``strict=True``: a missing limit is an error, not a silent "no limit" (Prefect's default).
@@ -123,7 +123,7 @@ def query_service_slot(source: str) -> AbstractContextManager[Any]:
     """
     if source != "live":
         return nullcontext()
-    return concurrency(QUERY_SERVICE_LIMIT, occupy=1, strict=True)
+    return concurrency(limit, occupy=1, strict=True)
 
 
 def service_env(source: str, endpoint: str | None) -> dict[str, str]:

@@ -47,6 +47,7 @@ from prefect.client.schemas.filters import (
     FlowRunFilterId,
     FlowRunFilterParentFlowRunId,
 )
+from prefect.exceptions import ObjectNotFound
 from prefect.settings import PREFECT_API_URL
 from prefect.testing.utilities import prefect_test_harness
 
@@ -155,8 +156,8 @@ def _build(out: Path, **params: Any) -> Any:
     return state
 
 
-def _stage_states(flow_state: Any) -> dict[str, str]:
-    """Task name -> state name in the stages subflow of one build-dafset run."""
+def _stage_runs(flow_state: Any) -> dict[str, Any]:
+    """Task name -> task run, in the stages subflow of one build-dafset run."""
     parent = flow_state.state_details.flow_run_id
     with get_client(sync_client=True) as client:
         children = client.read_flow_runs(
@@ -164,13 +165,17 @@ def _stage_states(flow_state: Any) -> dict[str, str]:
         )
         assert len(children) == 1, children
         runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[children[0].id])))
-    states = {}
+    by_name = {}
     for run in runs:
         # "harvest-recent" is named by a template; others get a random "-abc" suffix
         name = re.sub(r"-[0-9a-f]{3}$", "", run.name)
-        assert name not in states, f"{name} ran twice"
-        states[name] = run.state.name
-    return states
+        assert name not in by_name, f"{name} ran twice"
+        by_name[name] = run
+    return by_name
+
+
+def _stage_states(flow_state: Any) -> dict[str, str]:
+    return {name: run.state.name for name, run in _stage_runs(flow_state).items()}
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +185,18 @@ def clean_run(prefect_server: Server, tmp_path_factory: pytest.TempPathFactory) 
     state = _build(out, source="sample")
     assert state.is_completed(), state
     return out
+
+
+def test_a_missing_limit_is_an_error_not_no_limit(prefect_server: Server) -> None:
+    from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError
+
+    from flows.policy import query_service_slot
+
+    with (
+        pytest.raises(ConcurrencySlotAcquisitionError),
+        query_service_slot("live", limit="dafset-no-such-limit"),
+    ):
+        pytest.fail("entered without a slot")
 
 
 # -- the weekly deployment, end to end through the CLI ---------------------------------------------
@@ -265,6 +282,54 @@ def test_weekly_deployment_runs_from_the_cli(
     assert {r["criterion"] for r in rows if r["config"] == "long_tail"} >= {"frequency", "degree"}
     summary = by_key[SUMMARY_KEY].data
     assert str(snapshot.resolve()) in summary and "figures/" in summary
+
+
+def test_serve_runs_the_deployment_without_a_work_pool(
+    prefect_setup: Server, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    env = _cli_env(prefect_setup, tmp_path_factory.mktemp("serve-home"))
+    out = tmp_path / "served-out"
+    serve_cmd = [sys.executable, "-m", "flows.serve", "--name", "serve-check", "--no-schedule"]
+    serve_cmd += ["--source", "sample", "--out", str(out)]
+    server = subprocess.Popen(
+        serve_cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # serve registers the deployment, then polls for its runs
+            with get_client(sync_client=True) as client:
+                try:
+                    deployment = client.read_deployment_by_name("build-dafset/serve-check")
+                    break
+                except ObjectNotFound:
+                    pass
+            assert server.poll() is None and time.monotonic() < deadline, "serve did not register"
+            time.sleep(1)
+        assert deployment.parameters == {"source": "sample", "out": str(out), "runner": "thread"}
+        trigger = [
+            PREFECT,
+            "deployment",
+            "run",
+            "build-dafset/serve-check",
+            "--watch",
+            "--watch-timeout",
+            "400",
+        ]
+        trigger += ["--param", f"sizes={SIZES_JSON}", "--param", "figures=false"]
+        run = subprocess.run(trigger, cwd=REPO, env=env, capture_output=True, text=True, timeout=450)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            serve_log, _ = server.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            serve_log, _ = server.communicate()
+    assert run.returncode == 0, f"{run.stdout}\n{run.stderr}\n--- serve ---\n{serve_log}"
+    loaded = datasets.load_dataset(str(out / "latest"), "popular")
+    assert sum(len(split) for split in loaded.values()) == SIZES["popular"]
+    with get_client(sync_client=True) as client:  # stopping serve paused its schedule
+        assert client.read_deployment_by_name("build-dafset/serve-check").paused
 
 
 # -- resuming after a crash -------------------------------------------------------------------------
@@ -355,6 +420,40 @@ def test_live_build_with_faults_matches_the_fault_free_build(
     # the query service's limit was taken around every source stage, one holder at a time
     held = _slots_held_over_time("wikidata-query-service", since=began, at_least=2 * 4 * 2)
     assert max(held) == 1 and held[-1] == 0, held
+
+
+def test_tasks_retry_transient_failures_only(
+    prefect_setup: Server, live_sample_standins: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows import tasks
+
+    recorded = live_sample_standins.recorded
+    day = SAMPLE_SNAPSHOT.isoformat()
+    # two attempts per request in the HTTP layer, then the task's own retry (made quick here)
+    monkeypatch.setenv("DAFSET_MAX_RETRIES", "1")
+    monkeypatch.setattr(tasks, "harvest", tasks.harvest.with_options(retry_delay_seconds=[0.1, 0.1, 0.1]))
+
+    # transient: the first SPARQL query answers 503 twice, the HTTP layer gives up, Prefect retries
+    recorded.clear_faults()
+    recorded.fail_next("503", times=2, match="/sparql")
+    monkeypatch.setenv("DAFSET_CACHE_DIR", str(tmp_path / "cache-transient"))
+    state = _build(tmp_path / "transient", source="live", snapshot=day)
+    assert state.is_completed(), state
+    runs = _stage_runs(state)
+    harvests = {name: run for name, run in runs.items() if name.startswith("harvest-")}
+    assert sorted(run.run_count for run in harvests.values()) == [1, 1, 2], harvests
+    assert all(run.run_count == 1 for name, run in runs.items() if name not in harvests)
+
+    # permanent: a 404 from the endpoint fails the task at once, no retry
+    recorded.clear_faults()
+    recorded.fail_next("status", times=1, match="/sparql", status=404)
+    monkeypatch.setenv("DAFSET_CACHE_DIR", str(tmp_path / "cache-permanent"))
+    state = _build(tmp_path / "permanent", source="live", snapshot=day)
+    recorded.clear_faults()
+    assert state.is_failed() and "404" in state.message, state
+    failed = [run for run in _stage_runs(state).values() if run.state.is_failed()]
+    assert len(failed) == 1 and failed[0].run_count == 1, failed
+    assert not (tmp_path / "permanent" / "latest").exists()
 
 
 def _slots_held_over_time(limit: str, since: Any, at_least: int) -> list[int]:
