@@ -46,6 +46,7 @@ class BuildConfig:
     popular_hop2_per_root: int = 5
     long_tail_pool: int = 8000
     long_tail_quantile: float = 0.8
+    likelihood_pool: int = 2000  # entities of the long-tail pool scored by the LLM (a stable subset)
     split_ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
     seed: int = 0
     model: str | None = None  # a local causal LM path: enables likelihood + context/sentiment

@@ -1,31 +1,97 @@
 """The build's LLM slots: the long-tail ``likelihood`` criterion and the robust ``context`` and
-``sentiment`` prefixes. With no ``--model`` they are skipped, and the manifest says so."""
+``sentiment`` prefixes. With no ``--model`` they are skipped, and the manifest and the terminal
+say which criteria were skipped."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from dafset.config import BuildConfig
+from dafset.hashing import stable_order
 
 log = logging.getLogger("dafset.build")
 
 LLM_CRITERIA = ("long_tail/likelihood", "robust/context", "robust/sentiment")
+# Sentences per entity for the likelihood: the neutral template lines plus this many statements.
+STATEMENTS_PER_ENTITY = 1
+
+PrefixWriter = Callable[[list[dict[str, Any]], str], list[dict[str, Any]]]
+
+
+@cache
+def _load(model: str, device: str | None) -> tuple[Any, Any]:
+    from dafset.lm.load import load_causal_lm
+
+    return load_causal_lm(model, device=device)
+
+
+def _model_report(cfg: BuildConfig) -> dict[str, Any]:
+    model, _ = _load(cfg.model, cfg.device)
+    toy = bool(getattr(model.config, "dafset_toy", False))
+    return {
+        "model": cfg.model,
+        "model_is_toy": toy,
+        "model_note": "a TOY model trained offline on the bundled sample; not for research" if toy else None,
+        "device": str(model.device),
+        "dtype": str(model.dtype),
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
 
 
 def likelihood_scores(
     cfg: BuildConfig, facts: list[dict[str, Any]]
 ) -> tuple[dict[str, float] | None, dict[str, Any]]:
+    """Per-token log-probability of each long-tail candidate subject in sentences about it."""
     if cfg.model is None:
         log.warning("no --model given: skipped criteria %s", ", ".join(LLM_CRITERIA))
         return None, {"model": None, "skipped_criteria": list(LLM_CRITERIA)}
-    raise NotImplementedError
+    from dafset.lm.entities import entity_texts, per_token, score_entities
+    from dafset.lm.score import LikelihoodScorer
+
+    model, tokenizer = _load(cfg.model, cfg.device)
+    scorer = LikelihoodScorer(model, tokenizer)
+    # a seeded, stable subset of the pool: the criterion's reference distribution, at a bounded cost
+    subjects = set(
+        stable_order(sorted({f["subject_id"] for f in facts}), "likelihood", cfg.seed)[: cfg.likelihood_pool]
+    )
+    chosen = [f for f in facts if f["subject_id"] in subjects]
+    texts = entity_texts(chosen, role="subject", max_statements=STATEMENTS_PER_ENTITY)
+    scores = per_token(score_entities(scorer, texts))
+    report = {
+        **_model_report(cfg),
+        "likelihood": {"entities": len(texts), "scored": len(scores), **scorer.stats.as_dict()},
+        "skipped_criteria": [],
+    }
+    log.info("likelihood: %d entities at %.0f tokens/s", len(scores), scorer.stats.tokens_per_s)
+    return scores, report
 
 
-def prefix_writer(
-    cfg: BuildConfig,
-) -> tuple[Callable[..., list[dict[str, Any]]] | None, Callable[[], dict[str, Any]]]:
+def prefix_writer(cfg: BuildConfig) -> tuple[PrefixWriter | None, Callable[[], dict[str, Any]]]:
+    """A function adding LLM-written prefixes to robust cases (dropping cases whose prefixes fail
+    the filters), and one reporting what it kept and dropped."""
     if cfg.model is None:
         return None, dict
-    raise NotImplementedError
+    from dafset.lm.generate import PrefixGenerator, PrefixRequest
+
+    model, tokenizer = _load(cfg.model, cfg.device)
+    generator = PrefixGenerator(model, tokenizer, seed=cfg.seed)
+
+    def write(samples: list[dict[str, Any]], criterion: str) -> list[dict[str, Any]]:
+        requests = [
+            PrefixRequest(
+                key=s["id"],
+                subject=s["subject"],
+                relation_label=s["relation_label"],
+                avoid=tuple(
+                    a for a in dict.fromkeys([s["target_new"], s["target_true"] or "", *s["answers"]]) if a
+                ),
+            )
+            for s in samples
+        ]
+        made = generator.context(requests) if criterion == "context" else generator.sentiment(requests)
+        return [{**s, "prefix": made[s["id"]]} for s in samples if s["id"] in made]
+
+    return write, lambda: {"prefixes": generator.stats.as_dict()}
