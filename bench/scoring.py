@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 from dafset.lm.batching import bos_to_prepend  # noqa: E402
 from dafset.lm.corpus import sample_triples  # noqa: E402
 from dafset.lm.entities import entity_texts  # noqa: E402
-from dafset.lm.score import LikelihoodScorer, ScoreItem, SpanScore  # noqa: E402
+from dafset.lm.score import LikelihoodScorer, ScoreItem, SpanScore, span_tokens  # noqa: E402
 
 H200_BF16_DENSE_TFLOPS = 989.0
 
@@ -70,11 +70,7 @@ def naive_scores(model, tokenizer, items: list[ScoreItem]) -> tuple[list[SpanSco
                 ids, offsets = [bos, *ids], [(0, 0), *offsets]
             logits = model(input_ids=torch.tensor([ids], device=device)).logits[0]
             logp = torch.log_softmax(logits.float(), dim=-1)
-            picked = [
-                float(logp[j - 1, ids[j]])
-                for j, (a, b) in enumerate(offsets)
-                if j > 0 and b > a and a < item.end and b > item.start
-            ]
+            picked = [float(logp[j - 1, ids[j]]) for j in span_tokens(offsets, item.start, item.end)]
             out.append(SpanScore(sum(picked), sum(picked) / max(1, len(picked)), len(picked)))
             tokens += len(ids)
     if device.type == "cuda":

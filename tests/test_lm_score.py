@@ -65,7 +65,10 @@ def alone(model) -> list:
 @pytest.mark.parametrize("batch_size", [1, 7, 30])
 def test_scores_do_not_depend_on_batch_or_padding(model, alone, side: str, batch_size: int) -> None:
     items = mixed_items()
-    scorer = LikelihoodScorer(model, tiny_tokenizer(), batch_size=batch_size, padding_side=side)
+    # min_shared_rows=2: the five sentences per likelihood line take the shared-context path too
+    scorer = LikelihoodScorer(
+        model, tiny_tokenizer(), batch_size=batch_size, padding_side=side, min_shared_rows=2
+    )
     batched = scorer.score(items)
     assert len(batched) == len(items)
     for a, b in zip(alone, batched, strict=True):

@@ -118,6 +118,18 @@ class _Encoded:
     full_length: int  # tokens of the whole sentence
 
 
+def span_tokens(offsets: Sequence[tuple[int, int]], start: int, end: int) -> list[int]:
+    """Positions of the tokens that spell the characters ``[start, end)``, given offset mappings.
+
+    A token belongs to the span when their character ranges overlap (special tokens have empty
+    ranges). Tokens between the first and the last of those (a lone space inside "serial killer",
+    whose range is trimmed to nothing) are part of the label too. Position 0 has no preceding
+    token and cannot be scored, so it is left out.
+    """
+    hits = [j for j, (a, b) in enumerate(offsets) if b > a and a < end and b > start]
+    return list(range(max(1, hits[0]), hits[-1] + 1)) if hits else []
+
+
 def max_length(model: PreTrainedModel) -> int | None:
     config = model.config
     for name in ("max_position_embeddings", "n_positions", "n_ctx"):
@@ -153,6 +165,7 @@ class LikelihoodScorer:
     padding_side: PaddingSide = "right"
     share_prefixes: bool = True
     min_shared_prefix: int = 3  # tokens; sharing a shorter context saves less than it costs
+    min_shared_rows: int = 8  # a small group costs two forward passes for little saving
     stats: ScoreStats = field(default_factory=ScoreStats)
 
     def __post_init__(self) -> None:
@@ -177,12 +190,7 @@ class LikelihoodScorer:
             if self._bos is not None:
                 ids = [self._bos, *ids]
                 offsets = [(0, 0), *offsets]
-            # A token belongs to the span when their character ranges overlap (special tokens
-            # have empty ranges); position 0 has no preceding token and cannot be scored. Tokens
-            # between the first and the last of those (a lone space inside "serial killer",
-            # whose range is trimmed to nothing) are part of the label too.
-            hits = [j for j, (a, b) in enumerate(offsets) if b > a and a < item.end and b > item.start]
-            targets = list(range(max(1, hits[0]), hits[-1] + 1)) if hits else []
+            targets = span_tokens(offsets, item.start, item.end)
             kept = ids[: targets[-1] + 1] if targets else []
             if self._max_len is not None and len(kept) > self._max_len:
                 raise ValueError(
@@ -245,7 +253,7 @@ class LikelihoodScorer:
         plain: list[int] = []
         shared: dict[tuple[int, ...], list[int]] = {}
         for prefix, members in groups.items():
-            if len(members) >= 2 and len(prefix) >= self.min_shared_prefix:
+            if len(members) >= max(2, self.min_shared_rows) and len(prefix) >= self.min_shared_prefix:
                 shared[prefix] = members
             else:
                 plain.extend(members)
