@@ -8,10 +8,17 @@ import random
 import pytest
 from test_lm_support import tiny_corpus, tiny_gpt2, tiny_llama, tiny_tokenizer
 
-torch = pytest.importorskip("torch")
+from dafset.lm.entities import (
+    EntityText,
+    entity_texts,
+    neutral_items,
+    per_token,
+    score_entities,
+    summed,
+)
+from dafset.lm.score import LikelihoodScorer, ScoreItem
 
-from dafset.lm.entities import EntityText, entity_texts, neutral_items, score_entities  # noqa: E402
-from dafset.lm.score import LikelihoodScorer, ScoreItem  # noqa: E402
+torch = pytest.importorskip("torch")
 
 
 def mixed_items(n: int = 30) -> list[ScoreItem]:
@@ -172,6 +179,8 @@ def test_entities_aggregate_their_sentences() -> None:
         sum(s.logprob_mean for s in singles) / len(singles)
     )
     assert math.isfinite(result["Q2"].logprob_sum)
+    assert summed(result)["Q1"] == result["Q1"].logprob_sum
+    assert per_token(result)["Q1"] == result["Q1"].logprob_per_token
     empty = score_entities(scorer, [EntityText("Q9", "x", ())])
     assert empty == {}
 

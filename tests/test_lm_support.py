@@ -118,6 +118,15 @@ def test_plan_batches_sorts_by_length_and_respects_both_limits() -> None:
         assert len(b) * max(lengths[i] for i in b) <= 60 or len(b) == 1
 
 
+def test_plan_batches_starts_a_new_batch_for_rows_that_would_be_mostly_padding() -> None:
+    from dafset.lm.batching import plan_batches
+
+    lengths = [15, 14, 8, 7, 3, 1]
+    assert plan_batches(lengths, batch_size=64) == [[0, 1, 2, 3, 4, 5]]
+    assert plan_batches(lengths, batch_size=64, min_fill=0.5) == [[0, 1, 2], [3], [4], [5]]
+    assert plan_batches([9, 6, 5, 2], batch_size=64, min_fill=0.5) == [[0, 1, 2], [3]]
+
+
 def test_pad_batch_left_positions_count_real_tokens_only() -> None:
     from dafset.lm.batching import pad_batch
 

@@ -19,12 +19,17 @@ PaddingSide = Literal["left", "right"]
 
 
 def plan_batches(
-    lengths: Sequence[int], batch_size: int, max_tokens_per_batch: int | None = None
+    lengths: Sequence[int],
+    batch_size: int,
+    max_tokens_per_batch: int | None = None,
+    min_fill: float = 0.0,
 ) -> list[list[int]]:
     """Group indices into batches of similar length, longest first.
 
     Sorting by length keeps padding small; ``max_tokens_per_batch`` bounds rows x longest row,
     so a batch of long sentences holds fewer rows (a fixed memory budget, not a fixed row count).
+    A row shorter than ``min_fill`` x the batch's longest starts a new batch (it would be mostly
+    padding), which matters when few rows of very different lengths are batched together.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -38,7 +43,8 @@ def plan_batches(
             and current
             and (len(current) + 1) * longest > max_tokens_per_batch
         )
-        if current and (len(current) >= batch_size or too_many_tokens):
+        too_short = bool(current) and lengths[i] < min_fill * longest
+        if current and (len(current) >= batch_size or too_many_tokens or too_short):
             batches.append(current)
             current = []
         current.append(i)

@@ -124,5 +124,15 @@ def score_entities(scorer: LikelihoodScorer, entities: Iterable[EntityText]) -> 
 
 
 def per_token(likelihoods: Mapping[str, EntityLikelihood]) -> dict[str, float]:
-    """Entity id -> mean per-token log-probability (what ``likelihood_mass`` expects)."""
+    """Entity id -> mean per-token log-probability.
+
+    Beware: per token, a rare name split into many predictable pieces ("Zub", "row", "ka") can
+    outscore a frequent one-token name; with the toy it does not track training frequency.
+    """
     return {q: v.logprob_per_token for q, v in likelihoods.items() if math.isfinite(v.logprob_per_token)}
+
+
+def summed(likelihoods: Mapping[str, EntityLikelihood]) -> dict[str, float]:
+    """Entity id -> mean summed log-probability of its label, log P(label | context): the
+    quantity that tracks how often a model has seen the entity."""
+    return {q: v.logprob_sum for q, v in likelihoods.items() if math.isfinite(v.logprob_sum)}

@@ -166,6 +166,7 @@ class LikelihoodScorer:
     share_prefixes: bool = True
     min_shared_prefix: int = 3  # tokens; sharing a shorter context saves less than it costs
     min_shared_rows: int = 8  # a small group costs two forward passes for little saving
+    min_fill: float = 0.5  # a row under half its batch's longest starts a new batch
     stats: ScoreStats = field(default_factory=ScoreStats)
 
     def __post_init__(self) -> None:
@@ -232,7 +233,12 @@ class LikelihoodScorer:
         return [r for r in results if r is not None]
 
     def _plan(self, indices: Sequence[int], lengths: Sequence[int]) -> list[list[int]]:
-        batches = plan_batches(lengths, self.batch_size, self.max_tokens_per_batch)  # type: ignore[arg-type]
+        batches = plan_batches(
+            lengths,
+            self.batch_size,
+            self.max_tokens_per_batch,  # type: ignore[arg-type]
+            min_fill=self.min_fill,
+        )
         self.stats.batches += len(batches)
         return [[indices[j] for j in batch] for batch in batches]
 
