@@ -38,7 +38,7 @@ SKIP_PARTS = frozenset({"__pycache__", "trainer"})
 RESULTS_DIR = ".prefect-results"  # under ``out``: the cache travels with the output it belongs to
 
 
-# -- the deployment's entrypoint ------------------------------------------------------------------
+# -- helpers (plain functions, tested without a server) ---------------------------------------------
 
 
 def code_fingerprint() -> str:
