@@ -222,7 +222,6 @@ def train_toy_model(
 
     settings = settings or TrainSettings()
     shape = shape or ToyShape()
-    random.seed(settings.seed)
     started = time.perf_counter()
     tokenizer = train_tokenizer(sentences, shape.vocab_size)
     model, stats = train_model(tokenizer, sentences, settings, shape)
