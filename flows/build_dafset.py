@@ -67,6 +67,19 @@ def code_fingerprint() -> str:
     return h.hexdigest()
 
 
+def model_fingerprint(model: str | None) -> str:
+    """Names, sizes and modification times of a local model's files: retraining a model at the
+    same path must not reuse likelihood scores or prefixes cached for the old weights."""
+    if not model or not Path(model).is_dir():
+        return str(model)  # none, or a hub id (its revision is the hub's business)
+    root = Path(model)
+    h = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        stat = path.stat()
+        h.update(f"{path.relative_to(root).as_posix()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
 def snapshot_date(snapshot: str | None, source: str) -> date:
     """The snapshot date: given, else the sample's as-of date, else the run's scheduled day (UTC).
 
@@ -171,7 +184,7 @@ def build_dafset(
     )
     if runner == "dask" and not dask_address:
         share_api_url()
-    fingerprint = code_fingerprint()
+    fingerprint = hashlib.sha256(f"{code_fingerprint()}|{model_fingerprint(model)}".encode()).hexdigest()
     logger = get_run_logger()
     logger.info(
         "snapshot %s from %s into %s; code fingerprint %s", cfg.snapshot, source, out, fingerprint[:12]

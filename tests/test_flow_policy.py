@@ -31,7 +31,13 @@ sys.path.insert(0, str(REPO))  # flows/ is a top-level package of the checkout, 
 from dafset.errors import ConfigError, SourceError
 from dafset.wikidata.http import TransientError
 from flows import policy, tasks
-from flows.build_dafset import build_dafset, code_fingerprint, snapshot_date, task_runner
+from flows.build_dafset import (
+    build_dafset,
+    code_fingerprint,
+    model_fingerprint,
+    snapshot_date,
+    task_runner,
+)
 from flows.bulk import Bulk
 from flows.policy import is_transient, retry_transient
 from flows.serve import CRON, TIMEZONE
@@ -218,6 +224,15 @@ def test_fingerprint_is_stable_and_follows_relations_yaml(
     assert code_fingerprint() == first  # same bytes, same name: same key
     copy.write_text(copy.read_text() + "\n# edited\n")
     assert code_fingerprint() != first
+
+
+def test_model_fingerprint_follows_the_weights(tmp_path: Path) -> None:
+    (tmp_path / "model.safetensors").write_bytes(b"old weights")
+    before = model_fingerprint(str(tmp_path))
+    assert before == model_fingerprint(str(tmp_path))
+    (tmp_path / "model.safetensors").write_bytes(b"new weights, retrained")
+    assert model_fingerprint(str(tmp_path)) != before
+    assert model_fingerprint(None) == "None"
 
 
 def test_snapshot_date_defaults() -> None:
