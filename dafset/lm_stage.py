@@ -48,7 +48,7 @@ def likelihood_scores(
     if cfg.model is None:
         log.warning("no --model given: skipped criteria %s", ", ".join(LLM_CRITERIA))
         return None, {"model": None, "skipped_criteria": list(LLM_CRITERIA)}
-    from dafset.lm.entities import entity_texts, per_token, score_entities
+    from dafset.lm.entities import entity_texts, score_entities, summed
     from dafset.lm.score import LikelihoodScorer
 
     model, tokenizer = _load(cfg.model, cfg.device)
@@ -59,7 +59,9 @@ def likelihood_scores(
     )
     chosen = [f for f in facts if f["subject_id"] in subjects]
     texts = entity_texts(chosen, role="subject", max_statements=STATEMENTS_PER_ENTITY)
-    scores = per_token(score_entities(scorer, texts))
+    # the log-probability of the entity (summed over its tokens): per-token means reward rare names
+    # split into easy pieces, and on the toy they do not follow how often an entity was seen
+    scores = summed(score_entities(scorer, texts))
     report = {
         **_model_report(cfg),
         "likelihood": {"entities": len(texts), "scored": len(scores), **scorer.stats.as_dict()},

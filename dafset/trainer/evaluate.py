@@ -105,12 +105,13 @@ def _predictions(
     return out
 
 
-def _loc_pairs(cases: Sequence[EditCase]) -> tuple[list[tuple[str, str]], list[int]]:
+def _loc_pairs(cases: Sequence[EditCase]) -> tuple[list[tuple[str, str]], list[tuple[int, str]]]:
+    """Locality (prompt, answer) pairs and, for each, (case index, locality kind)."""
     pairs, owner = [], []
     for i, c in enumerate(cases):
         for lp in c.locality:
             pairs.append((lp.prompt, lp.answer))
-            owner.append(i)
+            owner.append((i, lp.kind))
     return pairs, owner
 
 
@@ -138,10 +139,18 @@ def score_chunk(
     accuracy([prefixed_rephrases(c, cfg.prefix_words) for c in cases], "gen_prefix")
     pairs, owner = _loc_pairs(cases)
     per: dict[int, list[float]] = defaultdict(list)
-    for i, before, (after, _) in zip(owner, pre_loc, _predictions(model, tokenizer, pairs, cfg), strict=True):
-        per[i].append(float((before == after).float().mean()))
+    per_kind: dict[tuple[int, str], list[float]] = defaultdict(list)
+    for (i, kind), before, (after, _) in zip(
+        owner, pre_loc, _predictions(model, tokenizer, pairs, cfg), strict=True
+    ):
+        agree = float((before == after).float().mean())
+        per[i].append(agree)
+        if kind:
+            per_kind[(i, kind)].append(agree)
     for i, v in per.items():
         scores[i]["loc"] = sum(v) / len(v)
+    for (i, kind), v in per_kind.items():
+        scores[i][f"loc/{kind}"] = sum(v) / len(v)
     return scores
 
 
@@ -161,6 +170,9 @@ def summarise(per_case: Sequence[tuple[EditCase, dict[str, float]]]) -> dict[str
         vals = [s[m] for _, s in per_case if m in s]
         out[m] = _mean(vals)
         out[f"n_{m}"] = len(vals)
+    kinds = sorted({k for _, s in per_case for k in s if k.startswith("loc/")})
+    if kinds:  # locality per kind of probe (same_relation, same_subject, ...)
+        out["loc_by_kind"] = {k[4:]: _mean([s[k] for _, s in per_case if k in s]) for k in kinds}
     by_prop: dict[str, list[tuple[EditCase, dict[str, float]]]] = defaultdict(list)
     for c, s in per_case:
         by_prop[c.property or "-"].append((c, s))

@@ -280,7 +280,7 @@ def pretrain(
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     model.eval()
     for p in params:
         p.requires_grad_(False)

@@ -228,7 +228,7 @@ def train(
                 raise TrainingError(f"step {step}: non-finite gradient norm; lower --lr/--lr-step")
             if grad_norm == 0.0:
                 raise TrainingError(
-                    f"step {step}: zero gradient reaches the editor (loss {float(loss):.4g}); nothing can learn"
+                    f"step {step}: zero gradient reaches the editor (loss {float(loss.detach()):.4g}); nothing can learn"
                 )
             opt.step()
             grew = curriculum.update(float(loss.detach()))
