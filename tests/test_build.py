@@ -143,7 +143,10 @@ def test_two_weekly_builds_keep_splits_and_find_the_right_recent_set(tmp_path: P
         manifest = json.loads((snap / "manifest.json").read_text())
         assert manifest["snapshot_date"] == day.isoformat()
 
-    # the second build saw the first as a witness, and both weeks differ
+    # the second build saw the first as a witness (the first had none before it); the weeks differ
+    assert not json.loads((snaps[first] / "manifest.json").read_text())["harvest"]["recent"][
+        "previous_snapshot_witness"
+    ]
     assert json.loads((snaps[second] / "manifest.json").read_text())["harvest"]["recent"][
         "previous_snapshot_witness"
     ]
@@ -219,7 +222,8 @@ def test_a_broken_template_fails_before_any_request_and_keeps_latest(
         app, ["build", "--source", "sample", "--out", str(out), "--snapshot", "2026-11-09"]
     )
     assert result.exit_code == 2
-    assert "prompt.j2" in result.output and len(result.output.strip().splitlines()) == 1
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "prompt.j2" in errors[0]
     assert (out / "latest").resolve() == before
     assert not (out / "snapshots" / "2026-11-09").exists()
 
