@@ -369,6 +369,9 @@ def test_toy_dafset_round_trips_through_load_dataset(tmp_path: Path, world) -> N
         load_dafset(path, "train", configs=["nope"])
     with pytest.raises(DataError, match="not a DAFSet directory"):
         load_dafset(tmp_path, "train")
+    # a different snapshot under the same directory name is read afresh (no stale datasets cache)
+    again, _ = toy.toy_dafset(tmp_path / "other" / "ds", n_subjects=12, n_train=10, n_test=8)
+    assert sum(map(len, load_dafset(again, "train").values())) == 10
 
 
 def test_zsre_and_counterfact_readers(tmp_path: Path, fixtures_dir: Path) -> None:

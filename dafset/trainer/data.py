@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import random
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,13 +105,17 @@ def load_dafset(
         wanted = [c for c in PROPERTY_CONFIGS if c in available] or ["all"]
     out: dict[str, list[EditCase]] = {}
     for name in wanted:
-        try:
-            ds = load_dataset(str(path), name, split=split)
-        except ValueError as exc:  # unknown split for this config
-            if "split" in str(exc).lower():
-                continue
-            raise DataError(f"{path}: config {name!r}: {exc}") from exc
-        cases = [case_from_sample(r) for r in ds]
+        # A fresh cache per load: datasets keys the cache of a local directory by its base name and
+        # config, not its content, so a second snapshot at the same name (e.g. `latest`) would
+        # silently load the first one's rows.
+        with tempfile.TemporaryDirectory(prefix="dafset-load-") as cache:
+            try:
+                ds = load_dataset(str(path), name, split=split, cache_dir=cache)
+            except ValueError as exc:  # unknown split for this config
+                if "split" in str(exc).lower():
+                    continue
+                raise DataError(f"{path}: config {name!r}: {exc}") from exc
+            cases = [case_from_sample(r) for r in ds]
         if cases:
             out[name] = cases
     if not out:
