@@ -28,6 +28,8 @@ EDIT_KIND = {
     "robust": "counterfactual",
 }
 
+LLM_OVERFETCH = 1.8  # robust cases sent to the prefix writer per case wanted
+
 # A hook that adds LLM-written prefixes (context, sentiment) to robust cases; see dafset.lm_stage.
 PrefixWriter = Callable[[list[dict[str, Any]], str], list[dict[str, Any]]]
 
@@ -154,8 +156,10 @@ def _robust(
     report: dict[str, Any] = {"criteria": {}}
     cursor = 0
     for criterion in criteria:
+        # LLM-written prefixes fail their filters for some cases: ask for more, keep ``share``
+        wanted = share if criterion == "length" else round(share * LLM_OVERFETCH)
         made: list[dict[str, Any]] = []
-        while len(made) < share and cursor < len(base):
+        while len(made) < wanted and cursor < len(base):
             fact = base[cursor]
             cursor += 1
             sample = run.render(fact, "robust", criterion)
@@ -167,5 +171,5 @@ def _robust(
                 made.append(sample)
         if criterion != "length" and write_prefixes is not None:
             made = write_prefixes(made, criterion)  # drops cases whose prefixes fail the filters
-        report["criteria"][criterion] = sum(run.accept(s) for s in made)
+        report["criteria"][criterion] = sum(run.accept(s) for s in made[:share])
     return report

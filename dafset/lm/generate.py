@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 CONTEXT_TEMPLATE = "lm/context_request.j2"
 SENTIMENT_TEMPLATE = "lm/sentiment_request.j2"
 POLARITIES = ("positive", "negative")
+MIN_ROOM = 16  # new tokens a prompt must leave for a prefix worth keeping
 
 
 @dataclass(frozen=True)
@@ -203,6 +204,24 @@ class PrefixGenerator:
             )
         return room
 
+    def _fitting(self, jobs: Sequence[_Job]) -> list[_Job]:
+        """Jobs whose prompt leaves room to write a prefix, shortest first: a case with a very long
+        subject name is dropped and counted, not allowed to fail the batch, and batches of
+        similar lengths give every row its full room."""
+        limit = max_length(self.model)
+        lengths = {
+            id(j): len(self.tokenizer(j.prompt, add_special_tokens=True, verbose=False)["input_ids"])
+            + (self._bos is not None)
+            for j in jobs
+        }
+        fitting = []
+        for job in jobs:
+            if limit is not None and limit - lengths[id(job)] < MIN_ROOM:
+                self.stats.dropped[f"{job.kind}/prompt_too_long"] += 1
+                continue
+            fitting.append(job)
+        return sorted(fitting, key=lambda j: lengths[id(j)])
+
     def _job(self, r: PrefixRequest, kind: str, label: str, template: str, **extra: str) -> _Job:
         prompt = render(template, subject=r.subject, relation_label=r.relation_label, **extra)
         lead = prompt.rsplit("\n", 1)[-1]
@@ -211,7 +230,7 @@ class PrefixGenerator:
     def _run(self, jobs: Sequence[_Job]) -> dict[tuple[str, str], str]:
         """Generate, clean and filter with retries; (key, polarity) -> kept text."""
         kept: dict[tuple[str, str], str] = {}
-        pending = list(jobs)
+        pending = self._fitting(jobs)
         for attempt in range(self.max_attempts):
             if not pending:
                 break
