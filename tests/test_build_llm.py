@@ -1,0 +1,71 @@
+"""The sample build with a (toy) model: the likelihood criterion and the context and sentiment
+variants are produced, and the manifest names the model as a toy."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import datasets
+import pytest
+from typer.testing import CliRunner
+
+from dafset.cli import app
+from dafset.rules import broken_rule, contains
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("toy")
+    # a few steps are enough to exercise the code paths; the quality claims are tested in test_lm_*
+    result = CliRunner().invoke(app, ["toy-model", "--out", str(out), "--steps", "30"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def built(toy: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dafset-llm")
+    args = ["build", "--source", "sample", "--model", str(toy), "--out", str(out), "--no-figures"]
+    sizes = ["--recent", "40", "--popular", "40", "--long-tail", "90", "--robust", "60"]
+    result = CliRunner().invoke(app, args + sizes)
+    assert result.exit_code == 0, result.output
+    return out / "latest"
+
+
+def rows(path: Path, config: str) -> list[dict]:
+    ds = datasets.load_dataset(str(path), config)
+    return [r for split in ds.values() for r in split]
+
+
+def test_long_tail_has_the_likelihood_criterion(built: Path) -> None:
+    long_tail = rows(built, "long_tail")
+    by_criterion = {
+        c: [r for r in long_tail if r["criterion"] == c] for c in ("frequency", "degree", "likelihood")
+    }
+    assert all(by_criterion.values()), {c: len(v) for c, v in by_criterion.items()}
+    manifest = json.loads((built / "manifest.json").read_text())
+    threshold = manifest["long_tail_thresholds"]["likelihood"]["reference"]["threshold"]
+    for r in by_criterion["likelihood"]:
+        assert r["evidence"]["likelihood"] <= threshold  # the low part of the distribution
+        assert r["evidence"]["tail_bucket"] in ("head", "torso", "tail")
+    assert manifest["skipped_criteria"] == []
+    assert manifest["llm"]["model_is_toy"] is True and "TOY" in manifest["llm"]["model_note"].upper()
+
+
+def test_robust_has_context_and_paired_sentiment_prefixes(built: Path) -> None:
+    robust = rows(built, "robust")
+    kinds = {r["criterion"] for r in robust}
+    assert kinds == {"length", "context", "sentiment"}
+    for r in robust:
+        assert broken_rule(r) is None
+        for prefix in r["prefix"]:
+            assert prefix["kind"] == r["criterion"]
+            if prefix["kind"] in ("context", "sentiment"):
+                assert r["subject"] in prefix["text"]
+                assert not contains(prefix["text"], r["target_new"])
+                assert not any(contains(prefix["text"], a) for a in r["answers"])
+        if r["criterion"] == "sentiment":
+            assert sorted(p["polarity"] for p in r["prefix"]) == ["negative", "positive"]
+        if r["criterion"] == "context":
+            assert [p["polarity"] for p in r["prefix"]] == ["neutral"]
