@@ -39,6 +39,9 @@ def build(
     device: Annotated[
         str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda when present).")
     ] = None,
+    endpoint: Annotated[
+        str | None, typer.Option(help="SPARQL endpoint for --source live (sets DAFSET_SPARQL_ENDPOINT).")
+    ] = None,
     recent: Annotated[int, typer.Option(help="Max recent samples.")] = 400,
     popular: Annotated[int, typer.Option(help="Max popular samples.")] = 400,
     long_tail: Annotated[int, typer.Option(help="Max long-tail samples (shared by the criteria).")] = 600,
@@ -59,6 +62,10 @@ def build(
     from dafset.config import SAMPLE_SNAPSHOT, BuildConfig, Sizes, parse_date
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
+    if endpoint:
+        import os
+
+        os.environ["DAFSET_SPARQL_ENDPOINT"] = endpoint  # read through dafset.settings, like the flow
     try:
         day = parse_date(snapshot) if snapshot else (SAMPLE_SNAPSHOT if source == "sample" else date.today())
         cfg = BuildConfig(
