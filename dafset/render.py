@@ -16,23 +16,8 @@ from dafset.hashing import stable_hash, stable_order
 from dafset.publish.split import sample_id
 from dafset.relations import Relation, RelationSet
 from dafset.rules import contains, tokens
+from dafset.schema import EVIDENCE_NAMES
 from dafset.templating import render
-
-EVIDENCE_FIELDS = (
-    "pageviews",
-    "sitelinks",
-    "frequency",
-    "in_degree",
-    "out_degree",
-    "likelihood",
-    "hop",
-    "root_id",
-    "tail_bucket",
-    "added_at",
-    "revision_id",
-    "physically_new",
-    "derived",
-)
 
 
 @dataclass
@@ -113,7 +98,7 @@ def render_case(
         "rephrase_prompts": rephrases,
         "locality": locality_cases(fact, relation, relations, index, seed, target_new),
         "prefix": [],
-        "evidence": {k: fact.get(k) for k in EVIDENCE_FIELDS} | {"derived": list(fact.get("derived") or [])},
+        "evidence": {k: fact.get(k) for k in EVIDENCE_NAMES} | {"derived": list(fact.get("derived") or [])},
         "snapshot": snapshot,
     }
 

@@ -32,6 +32,25 @@ _STR = pa.string()
 _STR_LIST = pa.list_(pa.string())
 _TS = pa.timestamp("us", tz="UTC")
 
+# Evidence: why a fact was selected. Fact rows carry these as columns; samples as one struct.
+EVIDENCE_FIELDS = (
+    pa.field("pageviews", pa.int64()),
+    pa.field("sitelinks", pa.int64()),
+    pa.field("frequency", pa.int64()),
+    pa.field("in_degree", pa.int64()),
+    pa.field("out_degree", pa.int64()),
+    pa.field("likelihood", pa.float64()),
+    pa.field("hop", pa.int32()),
+    pa.field("root_id", _STR),  # popular: the most-viewed entity this fact was reached from
+    pa.field("tail_bucket", _STR),
+    pa.field("added_at", _TS),
+    pa.field("revision_id", pa.int64()),
+    pa.field("physically_new", pa.bool_()),
+    # which evidence values are derived rather than real (e.g. "added_at", "pageviews")
+    pa.field("derived", _STR_LIST),
+)
+EVIDENCE_NAMES = tuple(f.name for f in EVIDENCE_FIELDS)
+
 # -- Fact ---------------------------------------------------------------------------------------
 
 FACT_SCHEMA = pa.schema(
@@ -47,20 +66,7 @@ FACT_SCHEMA = pa.schema(
         pa.field("object_aliases", _STR_LIST),
         pa.field("statement_id", _STR),
         pa.field("rank", _STR),
-        pa.field("added_at", _TS),
-        pa.field("revision_id", pa.int64()),
-        pa.field("physically_new", pa.bool_()),
-        pa.field("pageviews", pa.int64()),
-        pa.field("sitelinks", pa.int64()),
-        pa.field("frequency", pa.int64()),
-        pa.field("in_degree", pa.int64()),
-        pa.field("out_degree", pa.int64()),
-        pa.field("likelihood", pa.float64()),
-        pa.field("hop", pa.int32()),
-        pa.field("root_id", _STR),  # popular: the most-viewed entity this fact was reached from
-        pa.field("tail_bucket", _STR),
-        # which evidence columns are derived rather than real (e.g. "added_at", "pageviews")
-        pa.field("derived", _STR_LIST),
+        *EVIDENCE_FIELDS,
     ]
 )
 
@@ -68,23 +74,7 @@ FACT_SCHEMA = pa.schema(
 
 LOCALITY_TYPE = pa.struct([pa.field("prompt", _STR), pa.field("answer", _STR), pa.field("kind", _STR)])
 PREFIX_TYPE = pa.struct([pa.field("text", _STR), pa.field("kind", _STR), pa.field("polarity", _STR)])
-EVIDENCE_TYPE = pa.struct(
-    [
-        pa.field("pageviews", pa.int64()),
-        pa.field("sitelinks", pa.int64()),
-        pa.field("frequency", pa.int64()),
-        pa.field("in_degree", pa.int64()),
-        pa.field("out_degree", pa.int64()),
-        pa.field("likelihood", pa.float64()),
-        pa.field("hop", pa.int32()),
-        pa.field("root_id", _STR),
-        pa.field("tail_bucket", _STR),
-        pa.field("added_at", _TS),
-        pa.field("revision_id", pa.int64()),
-        pa.field("physically_new", pa.bool_()),
-        pa.field("derived", _STR_LIST),
-    ]
-)
+EVIDENCE_TYPE = pa.struct(list(EVIDENCE_FIELDS))
 
 SAMPLE_SCHEMA = pa.schema(
     [
