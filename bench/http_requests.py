@@ -4,9 +4,10 @@ The live code path (SPARQLWrapper to a SPARQL endpoint, the MediaWiki revisions 
 REST API) runs against local stand-ins serving the bundled sample: a real ``oxigraph serve`` and
 the recorded-response server from ``tests/standins``. Nothing leaves 127.0.0.1.
 
-The naive way is one request per fact, as RippleEdits fetches (one query per subject-relation).
-Its request count is the number of facts the build touched; its bytes are measured in the same run
-by sending single-fact queries for a sample of those facts to the same endpoint and scaling up.
+The naive way is one request per fact, as RippleEdits fetches (one query per subject-relation,
+with the labels and aliases it needs). Its request count is the number of facts the build touched;
+its bytes are measured in the same run by sending such single-fact queries for a sample of those
+facts to the same endpoint and scaling up.
 
     python bench/http_requests.py [--naive-probe 200]
 """
@@ -24,6 +25,18 @@ import pyarrow.parquet as pq
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the stand-ins live with the tests
+
+
+# What a per-fact fetcher asks for each fact: its value with the subject's and value's English
+# label and aliases (RippleEdits fetches entities one by one for the same information).
+NAIVE_QUERY = """
+SELECT ?value ?sLabel ?sAlias ?vLabel ?vAlias WHERE {
+  wd:%(s)s wdt:%(p)s ?value .
+  OPTIONAL { wd:%(s)s rdfs:label ?sLabel FILTER(LANG(?sLabel) = "en") }
+  OPTIONAL { wd:%(s)s skos:altLabel ?sAlias FILTER(LANG(?sAlias) = "en") }
+  OPTIONAL { ?value rdfs:label ?vLabel FILTER(LANG(?vLabel) = "en") }
+  OPTIONAL { ?value skos:altLabel ?vAlias FILTER(LANG(?vAlias) = "en") }
+}"""
 
 
 def main() -> None:
@@ -44,10 +57,11 @@ def main() -> None:
     from dafset.build import build
     from dafset.config import SAMPLE_SNAPSHOT, BuildConfig
     from dafset.hashing import stable_order
+    from dafset.ids import check_item, check_property
     from dafset.settings import get_settings
     from dafset.wikidata.cache import ResponseCache
     from dafset.wikidata.http import HttpStats
-    from dafset.wikidata.queries import render_query
+    from dafset.wikidata.queries import PREFIXES
     from dafset.wikidata.sparql import SparqlClient
 
     os.environ.setdefault("DAFSET_PROGRESS", "off")
@@ -78,7 +92,7 @@ def main() -> None:
         probe = stable_order([f"{s}|{r}" for s, r in keys], "naive-probe")[: args.naive_probe]
         for key in probe:
             subject, relation = key.split("|")
-            client.select(render_query("truthy_facts", items=[subject], properties=[relation]))
+            client.select(PREFIXES + NAIVE_QUERY % {"s": check_item(subject), "p": check_property(relation)})
         naive_requests = len(keys)
         naive_bytes = probe_stats.bytes / max(1, probe_stats.requests) * naive_requests
     finally:
