@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from dafset.trainer.config import EditorConfig
 
@@ -239,7 +240,8 @@ class AuxNet(nn.Module):
         super().__init__()
         self.d_in, self.d_out = d_in, d_out
         dim = d_in + d_out
-        self.norm = ExactNorm(dim, cfg.norm_eps)
+        self.norm = ExactNorm(dim, cfg.norm_eps)  # outside the checkpointed part: it has state
+        self.checkpoint = cfg.checkpoint_aux
         self.layers = nn.ModuleList(AuxLayer(dim, n_modes, cfg) for _ in range(cfg.n_layers))
 
     def forward(
@@ -257,7 +259,13 @@ class AuxNet(nn.Module):
         reps: list[torch.Tensor] = []
         scores: list[torch.Tensor] = []
         for i, layer in enumerate(self.layers):
-            x, r, s = layer(x, mask, mode, memory[i] if memory else None)
+            mem = memory[i] if memory else None
+            if self.checkpoint and torch.is_grad_enabled():
+                # keep only each layer's input for backward and recompute the rest: the D-wide
+                # activations of T·tokens rows otherwise dominate training memory at large T
+                x, r, s = checkpoint(layer, x, mask, mode, mem, use_reentrant=False)
+            else:
+                x, r, s = layer(x, mask, mode, mem)
             if r is not None:
                 reps.append(r)
             if s is not None:

@@ -46,6 +46,9 @@ class EditorConfig:
     signal_tokens: Literal["all", "target"] = "all"  # rows of u/δ fed to the aux net
     signal_batch_size: int = 8  # edits per gradient-signal forward/backward
     norm_eps: float = 1e-5
+    # recompute aux-net layers in backward instead of storing their T·tokens × (d_in+d_out)
+    # activations (costs one extra aux forward per step)
+    checkpoint_aux: bool = True
 
     def __post_init__(self) -> None:
         if self.method == "mend":
