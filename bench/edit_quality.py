@@ -71,10 +71,16 @@ def main() -> None:
     ap.add_argument("--data", type=Path, help="a DAFSet directory (default: build the sample)")
     ap.add_argument("--T", type=int, nargs="+", default=[1, 10, 100])
     ap.add_argument("--eval-splits", nargs="+", default=["test", "validation"], help="scored together")
-    ap.add_argument("--steps", type=int, default=300, help="meta-training steps per editor")
-    ap.add_argument("--pretrain-steps", type=int, default=800)
+    ap.add_argument("--steps", type=int, default=200, help="meta-training steps per editor")
+    ap.add_argument("--pretrain-steps", type=int, default=600)
     ap.add_argument("--max-edits", type=int, default=100, help="curriculum ceiling")
-    ap.add_argument("--methods", nargs="+", default=["none", "dafnet", "dafnet-decay", "mend", "ft"])
+    ap.add_argument("--lambda-loc", type=float, default=0.2, help="reference 0.2 (rel and gen stay 0.1)")
+    ap.add_argument(
+        "--methods",
+        nargs="+",
+        default=["none", "dafnet", "mend", "ft"],
+        help="none dafnet dafnet-decay mend ft (dafnet-decay: fusion='decay' instead of the reference's stick-breaking)",
+    )
     ap.add_argument("--ft-steps", type=int, default=5)
     ap.add_argument("--ft-lr", type=float, default=1e-2)
     ap.add_argument("--threads", type=int, default=1)
@@ -127,7 +133,7 @@ def main() -> None:
             steps=args.steps,
             lr=1e-3,
             lr_step=1e-3,
-            lambda_loc=1.0,
+            lambda_loc=args.lambda_loc,
             max_edits=args.max_edits,
             curriculum_start=1,
             curriculum_patience=10,

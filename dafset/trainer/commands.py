@@ -93,6 +93,10 @@ def train(
     detach_retention: Annotated[
         bool, typer.Option("--detach-retention", help="the reference's untrained retention")
     ] = False,
+    signal_tokens: Annotated[
+        str, typer.Option("--signal-tokens", help="all (reference) | target: rows of u/δ the aux net sees")
+    ] = "all",
+    curriculum_start: Annotated[int, typer.Option("--curriculum-start")] = 1,
     loss_max_items: Annotated[int, typer.Option("--loss-max-items")] = 64,
     max_length: Annotated[int, typer.Option("--max-length")] = 128,
     ckpt_every: Annotated[int, typer.Option("--ckpt-every")] = 1000,
@@ -104,8 +108,6 @@ def train(
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ) -> None:
     """Meta-train a DAFNet (or MEND) editor for a model on edit cases."""
-    import torch
-
     from dafset.trainer.config import EditorConfig, TrainConfig
     from dafset.trainer.data import load_cases
     from dafset.trainer.train import train as run_train
@@ -113,9 +115,10 @@ def train(
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     if method not in ("dafnet", "mend"):
         _fail(f"--method must be dafnet or mend, not {method!r}")
+    if fusion not in ("stick", "decay") or signal_tokens not in ("all", "target"):
+        _fail("--fusion must be stick or decay; --signal-tokens all or target")
     try:
         dev = _device(device)
-        torch.set_num_threads(max(1, min(torch.get_num_threads(), 8)))
         lm, tok = load_model(model, dev, dtype)
         sources = load_cases(data, fmt, split, configs)  # type: ignore[arg-type]
         ecfg = EditorConfig(
@@ -129,6 +132,7 @@ def train(
             fusion=fusion,  # type: ignore[arg-type]
             train_retention=not detach_retention,
             init_edit_lr=init_edit_lr,
+            signal_tokens=signal_tokens,  # type: ignore[arg-type]
         )
         tcfg = TrainConfig(
             steps=steps,
@@ -138,6 +142,7 @@ def train(
             lambda_gen=lambda_gen,
             lambda_loc=lambda_loc,
             max_edits=max_edits,
+            curriculum_start=curriculum_start,
             curriculum_patience=curriculum_patience,
             loss_max_items=loss_max_items,
             max_length=max_length,

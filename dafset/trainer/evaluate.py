@@ -46,6 +46,8 @@ def protocol(cfg: EvalConfig) -> dict[str, Any]:
         "gen_prefix": "as gen, with a robust prefix (cut to prefix_words words) before the rephrase",
         "loc": "agreement of argmax predictions before/after the edits at the locality answer positions",
         "tokenisation": "prompt + ' ' + target tokenised together, right padding, label positions from offsets",
+        "signals": "dafnet/mend: each edit's gradient signals come from the unedited model; "
+        "ft: gradient steps on the model as edited so far",
         "prefix_words": cfg.prefix_words,
         "max_length": cfg.max_length,
         "max_chunks": cfg.max_chunks,
