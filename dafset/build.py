@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from dafset import pipeline
-from dafset.assemble import assemble
 from dafset.config import BuildConfig
-from dafset.lm_stage import likelihood_scores, prefix_writer
+from dafset.lm_stage import likelihood_scores
 from dafset.publish.progress import stage
 from dafset.publish.split import split_table
 from dafset.publish.writer import publish_snapshot
@@ -76,9 +75,7 @@ def build(cfg: BuildConfig) -> BuildResult:
     with stage("score likelihood (LLM)"):
         likelihood, llm_report = likelihood_scores(cfg, facts["long_tail"])
     with stage("render, robust variants, rules"):
-        writer, writer_report = prefix_writer(cfg)
-        samples, report = assemble(cfg, relations, facts, likelihood, writer)
-        llm_report = {**llm_report, **writer_report(), "skipped_criteria": llm_report["skipped_criteria"]}
+        samples, report, llm_report = pipeline.assemble_samples(cfg, relations, facts, likelihood, llm_report)
     table = pipeline.samples_table(samples)
     with stage("split and publish"):
         splits = split_table(table, dict(zip(("train", "validation", "test"), cfg.split_ratios, strict=True)))

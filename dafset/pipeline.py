@@ -13,9 +13,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from dafset.assemble import assemble
 from dafset.config import BuildConfig
 from dafset.enrich import enrich
 from dafset.errors import ConfigError
+from dafset.lm_stage import prefix_writer
 from dafset.properties.long_tail import harvest_long_tail
 from dafset.properties.popular import harvest_popular
 from dafset.properties.recent import harvest_recent
@@ -113,6 +115,20 @@ def enrich_all(
         out[prop], drops[prop] = enrich(source, visible, value_types)
         drops[prop]["added_after_snapshot"] = len(rows) - len(visible)
     return out, drops
+
+
+def assemble_samples(
+    cfg: BuildConfig,
+    relations: RelationSet,
+    facts: dict[str, list[dict[str, Any]]],
+    likelihood: dict[str, float] | None,
+    llm_report: dict[str, Any],
+) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
+    """Render every case, with LLM prefixes when a model is set; the LLM report gains what the
+    prefix writer kept and dropped. (The writer holds a model: it is made here, never passed in.)"""
+    writer, writer_report = prefix_writer(cfg)
+    samples, report = assemble(cfg, relations, facts, likelihood, writer)
+    return samples, report, {**llm_report, **writer_report()}
 
 
 def facts_table(facts: dict[str, list[dict[str, Any]]]) -> pa.Table:

@@ -21,10 +21,9 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from dafset import pipeline
-from dafset.assemble import assemble
 from dafset.build import manifest_extra
 from dafset.config import BuildConfig
-from dafset.lm_stage import likelihood_scores, prefix_writer
+from dafset.lm_stage import likelihood_scores
 from dafset.pipeline import Harvest
 from dafset.publish.split import split_table
 from dafset.publish.writer import publish_snapshot
@@ -81,18 +80,11 @@ def likelihood(
     return likelihood_scores(cfg, facts.value)
 
 
-# The prefix writer holds a model: it is made here, never passed in.
 @task(name="assemble", **policy.CACHING)
 def assemble_samples(
     cfg: BuildConfig, relations: Bulk, facts: Bulk, scores: Bulk, llm_report: dict[str, Any], fingerprint: str
 ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
-    writer, writer_report = prefix_writer(cfg)
-    samples, report = assemble(cfg, relations.value, facts.value, scores.value, writer)
-    return (
-        samples,
-        report,
-        {**llm_report, **writer_report(), "skipped_criteria": llm_report["skipped_criteria"]},
-    )
+    return pipeline.assemble_samples(cfg, relations.value, facts.value, scores.value, llm_report)
 
 
 @task(name="split", **policy.CACHING)

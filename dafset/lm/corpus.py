@@ -9,7 +9,6 @@ Frequencies must vary so that the toy's likelihoods mean something: objects repe
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import random
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dafset.errors import ConfigError
+from dafset.hashing import stable_hash
 from dafset.lm.statements import render_plain, statement_templates
 from dafset.settings import get_settings
 
@@ -85,8 +85,7 @@ def load_triples(source: str = "sample") -> tuple[list[Triple], str]:
 
 def _repeats(subject_id: str, seed: int, max_repeat: int) -> int:
     # P(k >= n) = 1/n: half the subjects once, a quarter four times or more, capped.
-    digest = hashlib.blake2b(f"toy-repeat\x1f{seed}\x1f{subject_id}".encode(), digest_size=6)
-    u = (int(digest.hexdigest(), 16) + 1) / (16**12 + 1)  # in (0, 1]
+    u = (int(stable_hash("toy-repeat", seed, subject_id, size=6), 16) + 1) / (16**12 + 1)  # in (0, 1]
     return max(1, min(max_repeat, int(1 / u)))
 
 

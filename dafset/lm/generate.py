@@ -11,13 +11,13 @@ Output records match the Sample schema's ``prefix`` struct: ``{text, kind, polar
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from dafset.hashing import stable_hash
 from dafset.lm.batching import bos_to_prepend, pad_batch
 from dafset.lm.filters import FILTERS, PrefixBounds, check, clean
 from dafset.lm.sampling import RowSeededSampler, SamplingParams
@@ -78,8 +78,7 @@ class _Job:
 
 
 def job_seed(seed: int, key: str, kind: str, polarity: str, attempt: int) -> int:
-    text = f"{seed}\x1f{key}\x1f{kind}\x1f{polarity}\x1f{attempt}"
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big") >> 1
+    return int(stable_hash(seed, key, kind, polarity, attempt), 16) >> 1
 
 
 class PrefixGenerator:
