@@ -53,16 +53,16 @@ def main() -> None:
     from standins.recorded import RecordedServer
     from standins.sample_world import install_sample_world, load_sample_rdf
 
-    from dafset import pipeline
-    from dafset.build import build
+    from dafset.build import pipeline
+    from dafset.build.run import build
     from dafset.config import SAMPLE_SNAPSHOT, BuildConfig
     from dafset.hashing import stable_order
     from dafset.ids import check_item, check_property
     from dafset.settings import get_settings
-    from dafset.wikidata.cache import ResponseCache
-    from dafset.wikidata.http import HttpStats
-    from dafset.wikidata.queries import PREFIXES
-    from dafset.wikidata.sparql import SparqlClient
+    from dafset.sources.live.cache import ResponseCache
+    from dafset.sources.live.http import HttpStats
+    from dafset.sources.live.sparql import SparqlClient
+    from dafset.sources.queries import PREFIXES
 
     os.environ.setdefault("DAFSET_PROGRESS", "off")
     work = Path(tempfile.mkdtemp(prefix="dafset-bench-http-"))
@@ -72,7 +72,7 @@ def main() -> None:
         cfg = BuildConfig(snapshot=SAMPLE_SNAPSHOT, out=work / "out", source="live", figures=False)
         world = install_sample_world(recorded, oxigraph, cfg.window[0].date(), cfg.window_days)
         os.environ.update(world.env)
-        from dafset.wikidata.live import LiveSource
+        from dafset.sources.live.live import LiveSource
 
         stats = HttpStats()
         source = LiveSource(cache=ResponseCache(work / "cache"), stats=stats)

@@ -58,7 +58,7 @@ def build(
     """Build a DAFSet snapshot and publish it as a dataset `datasets.load_dataset(<out>/latest)` reads."""
     from datetime import date
 
-    from dafset.build import build as run_build
+    from dafset.build.run import build as run_build
     from dafset.config import SAMPLE_SNAPSHOT, BuildConfig, Sizes, parse_date
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
@@ -137,7 +137,7 @@ def sample(
     ] = None,
 ) -> None:
     """Rebuild the bundled sample from the real recorded Wikidata facts (maintainers only)."""
-    from dafset.sample.convert import build_sample
+    from dafset.sources.sample.convert import build_sample
 
     try:
         written = build_sample(fixtures_dir=fixtures, out_dir=out)

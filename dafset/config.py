@@ -10,7 +10,7 @@ from typing import Any
 
 from dafset.errors import ConfigError
 
-SAMPLE_SNAPSHOT = date(2026, 11, 23)  # the bundled sample's as-of date (see dafset/sample/data)
+SAMPLE_SNAPSHOT = date(2026, 11, 23)  # the bundled sample's as-of date (see dafset/sources/sample/data)
 
 
 @dataclass(frozen=True)

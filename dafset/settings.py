@@ -41,9 +41,9 @@ class Settings:
     )
     templates_dir: Path = field(default_factory=lambda: _path("TEMPLATES_DIR", REPO_ROOT / "templates"))
     queries_dir: Path = field(
-        default_factory=lambda: _path("QUERIES_DIR", PACKAGE_DIR / "wikidata" / "queries")
+        default_factory=lambda: _path("QUERIES_DIR", PACKAGE_DIR / "sources" / "queries")
     )
-    sample_dir: Path = field(default_factory=lambda: _path("SAMPLE_DIR", PACKAGE_DIR / "sample" / "data"))
+    sample_dir: Path = field(default_factory=lambda: _path("SAMPLE_DIR", PACKAGE_DIR / "sources" / "sample" / "data"))
     cache_dir: Path = field(default_factory=lambda: _path("CACHE_DIR", REPO_ROOT / ".dafset-cache"))
 
     sparql_endpoint: str = field(default_factory=lambda: _env("SPARQL_ENDPOINT", WDQS_MAIN))

@@ -2,7 +2,7 @@
 
 It turns JSON-typed parameters (``--param k=v``) into a ``BuildConfig``, picks the task runner
 (threads, or Dask), runs the stages flow (``flows.tasks``: one task per stage of
-``dafset.build.build``) with results persisted beside the output, and reports the published
+``dafset.build.run.build``) with results persisted beside the output, and reports the published
 snapshot as artifacts. Retries, caching and concurrency are decided in ``flows.policy``.
 
 Run it once, without a deployment::
@@ -26,7 +26,7 @@ from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
 import dafset
-from dafset import pipeline
+from dafset.build import pipeline
 from dafset.config import SAMPLE_SNAPSHOT, BuildConfig, Sizes, parse_date
 from dafset.errors import ConfigError
 from dafset.settings import get_settings

@@ -28,7 +28,7 @@ from prefect.tasks import exponential_backoff
 from SPARQLWrapper.SPARQLExceptions import EndPointInternalError
 
 from dafset.errors import SourceError
-from dafset.wikidata.http import RETRY_STATUSES, TransientError
+from dafset.sources.live.http import RETRY_STATUSES, TransientError
 
 # The global concurrency limit ``python -m flows.setup`` creates (limit 1).
 QUERY_SERVICE_LIMIT = "wikidata-query-service"

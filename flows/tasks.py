@@ -6,7 +6,7 @@
                      └─► harvest-long_tail ─┘
 
 Each task calls one stage function of ``dafset`` (plain, typed, testable without Prefect), in the
-order of ``dafset.build.build``. They live in this importable module, not in the entrypoint
+order of ``dafset.build.run.build``. They live in this importable module, not in the entrypoint
 script, because Dask workers import tasks by module name. Big inputs travel as ``Bulk`` (see
 ``flows.bulk``): passed as they are, keyed by a digest of their content.
 """
@@ -20,11 +20,11 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from dafset import pipeline
-from dafset.build import manifest_extra
+from dafset.build import pipeline
+from dafset.build.llm import likelihood_scores
+from dafset.build.pipeline import Harvest
+from dafset.build.run import manifest_extra
 from dafset.config import BuildConfig
-from dafset.lm_stage import likelihood_scores
-from dafset.pipeline import Harvest
 from dafset.publish.split import split_table
 from dafset.publish.writer import publish_snapshot
 from dafset.relations import RelationSet
@@ -125,7 +125,7 @@ def _crash_if(stage: str, fail_after: str | None) -> None:
 def build_stages(
     cfg: BuildConfig, env: dict[str, str], fingerprint: str, fail_after: str | None = None
 ) -> str:
-    """The stages of ``dafset.build.build``; every task is submitted, so it runs on the flow's
+    """The stages of ``dafset.build.run.build``; every task is submitted, so it runs on the flow's
     task runner (a Dask worker with runner=dask), and ``.result()`` keeps the order."""
     relations = check_relations.submit(fingerprint).result()
     _crash_if("relations", fail_after)

@@ -1,4 +1,4 @@
-"""Write the bundled sample (dafset/sample/data) from the real fixtures.
+"""Write the bundled sample (dafset/sources/sample/data) from the real fixtures.
 
 python scripts/build_sample.py [--fixtures DIR] [--out DIR] [--relations FILE]
 """
@@ -11,13 +11,13 @@ import sys
 from pathlib import Path
 
 from dafset.errors import DafsetError
-from dafset.sample.convert import build_sample
+from dafset.sources.sample.convert import build_sample
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fixtures", type=Path, help="real fixtures folder (default: settings)")
-    parser.add_argument("--out", type=Path, help="output folder (default: dafset/sample/data)")
+    parser.add_argument("--out", type=Path, help="output folder (default: dafset/sources/sample/data)")
     parser.add_argument("--relations", type=Path, help="relations.yaml (default: settings)")
     args = parser.parse_args(argv)
     try:

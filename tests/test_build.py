@@ -11,11 +11,11 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+from dafset.build.rules import broken_rule
 from dafset.cli import app
 from dafset.config import SAMPLE_SNAPSHOT
 from dafset.publish.split import assign_split, find_leaks
 from dafset.relations import load_relations
-from dafset.rules import broken_rule
 from dafset.schema import CRITERIA, PROPERTIES, SAMPLE_SCHEMA
 from dafset.settings import get_settings
 

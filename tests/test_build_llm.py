@@ -10,8 +10,8 @@ import datasets
 import pytest
 from typer.testing import CliRunner
 
+from dafset.build.rules import broken_rule, contains
 from dafset.cli import app
-from dafset.rules import broken_rule, contains
 
 
 @pytest.fixture(scope="module")

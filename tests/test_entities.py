@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dafset.wikidata.entities import parse_entity, render_time, render_value, statement_ids
+from dafset.sources.live.entities import parse_entity, render_time, render_value, statement_ids
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # flows/ is a top-level package of the checkout, not installed
 
 from dafset.errors import ConfigError, SourceError
-from dafset.wikidata.http import TransientError
+from dafset.sources.live.http import TransientError
 from flows import policy, tasks
 from flows.build_dafset import (
     build_dafset,

@@ -11,8 +11,8 @@ import pytest
 
 from dafset.errors import SourceError
 from dafset.settings import get_settings
-from dafset.wikidata.cache import MISSING, ResponseCache
-from dafset.wikidata.http import HttpClient, RetryPolicy, describe, parse_retry_after
+from dafset.sources.live.cache import MISSING, ResponseCache
+from dafset.sources.live.http import HttpClient, RetryPolicy, describe, parse_retry_after
 
 FAST = RetryPolicy(max_attempts=4, backoff_base_s=0.01, backoff_max_s=0.05, timeout_s=5)
 Q42 = {"action": "wbgetentities", "ids": "Q42", "props": "labels", "languages": "en"}

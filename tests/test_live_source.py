@@ -11,9 +11,9 @@ from standins.wikimedia_data import derived_timestamp
 
 from dafset.settings import get_settings
 from dafset.source import Source
-from dafset.wikidata.live import LiveSource
+from dafset.sources.live.live import LiveSource
 
-# Written here: the project's own query files belong to dafset/wikidata/queries/.
+# Written here: the project's own query files belong to dafset/sources/queries/.
 FACTS_RQ = """SELECT ?item ?relation ?object WHERE {
   VALUES ?item { ${items} }
   VALUES ?prop { ${properties} }

@@ -10,10 +10,10 @@ from standins.wikimedia_data import derived_timestamp
 
 from dafset.errors import BadIdError, SourceError
 from dafset.settings import get_settings
-from dafset.wikidata import mediawiki
-from dafset.wikidata.http import HttpClient, RetryPolicy
-from dafset.wikidata.mediawiki import MediaWikiClient
-from dafset.wikidata.recency import statement_additions
+from dafset.sources.live import mediawiki
+from dafset.sources.live.http import HttpClient, RetryPolicy
+from dafset.sources.live.mediawiki import MediaWikiClient
+from dafset.sources.live.recency import statement_additions
 
 FAST = RetryPolicy(max_attempts=4, backoff_base_s=0.01, backoff_max_s=0.05, timeout_s=10)
 

@@ -8,8 +8,8 @@ from urllib.parse import unquote
 import pytest
 
 from dafset.settings import get_settings
-from dafset.wikidata.http import HttpClient, RetryPolicy
-from dafset.wikidata.pageviews import PageviewsClient, article_path, is_article, top_segments
+from dafset.sources.live.http import HttpClient, RetryPolicy
+from dafset.sources.live.pageviews import PageviewsClient, article_path, is_article, top_segments
 
 FAST = RetryPolicy(max_attempts=4, backoff_base_s=0.01, backoff_max_s=0.05, timeout_s=10)
 AUG15, AUG19 = date(2025, 8, 15), date(2025, 8, 19)

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from pyoxigraph import Quad, RdfFormat, Store
 
-from dafset.sample import SampleSource
 from dafset.settings import get_settings
-from dafset.wikidata.queries import render_query, shorten
+from dafset.sources.queries import render_query, shorten
+from dafset.sources.sample import SampleSource
 
 QUERIES = sorted(p.stem for p in get_settings().queries_dir.glob("*.rq"))
 EXAMPLE_VALUES = {

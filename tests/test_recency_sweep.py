@@ -8,9 +8,9 @@ from datetime import timedelta
 from dafset.config import SAMPLE_SNAPSHOT, BuildConfig
 from dafset.properties.facts import statement_key
 from dafset.relations import load_relations
-from dafset.sample.source import SampleSource
-from dafset.wikidata import recency
-from dafset.wikidata.live import LiveSource
+from dafset.sources.live import recency
+from dafset.sources.live.live import LiveSource
+from dafset.sources.sample.source import SampleSource
 
 
 def test_sweep_and_per_item_agree_with_the_sample(live_sample_standins, monkeypatch) -> None:

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from pyoxigraph import RdfFormat, Store
 
-from dafset.sample import convert
-from dafset.sample.derive import (
+from dafset.settings import get_settings
+from dafset.sources.sample import convert
+from dafset.sources.sample.derive import (
     AS_OF,
     HISTORY_DAYS,
     MARKER,
@@ -20,9 +21,8 @@ from dafset.sample.derive import (
     stamp,
     statement_id,
 )
-from dafset.sample.readers import iter_entities
-from dafset.sample.values import wdqs_time
-from dafset.settings import get_settings
+from dafset.sources.sample.readers import iter_entities
+from dafset.sources.sample.values import wdqs_time
 
 COMMITTED = get_settings().sample_dir
 FILES = (
@@ -65,7 +65,7 @@ def test_committed_sample_is_what_the_converter_writes(built: Path) -> None:
     # Content, not gzip bytes: a different zlib may compress differently.
     for name in FILES[:-1]:
         assert _read(COMMITTED, name) == _read(built, name), (
-            f"{name} is stale: run `python scripts/build_sample.py` and commit dafset/sample/data"
+            f"{name} is stale: run `python scripts/build_sample.py` and commit dafset/sources/sample/data"
         )
     assert _manifest(COMMITTED)["counts"] == _manifest(built)["counts"]
 

@@ -7,9 +7,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from dafset.errors import BadIdError
-from dafset.sample import SampleSource
-from dafset.sample.derive import is_derived_statement
 from dafset.source import Source
+from dafset.sources.sample import SampleSource
+from dafset.sources.sample.derive import is_derived_statement
 
 AS_OF = datetime(2026, 11, 23, tzinfo=UTC)
 WEEK = (AS_OF - timedelta(days=7), AS_OF)

@@ -12,15 +12,15 @@ from standins.recorded import Reply
 
 from dafset.errors import BadIdError, SourceError
 from dafset.settings import get_settings
-from dafset.wikidata.cache import ResponseCache
-from dafset.wikidata.http import RetryPolicy
-from dafset.wikidata.live import LiveSource
-from dafset.wikidata.queries import PREFIXES
-from dafset.wikidata.sparql import SparqlClient, rows_from_json
+from dafset.sources.live.cache import ResponseCache
+from dafset.sources.live.http import RetryPolicy
+from dafset.sources.live.live import LiveSource
+from dafset.sources.live.sparql import SparqlClient, rows_from_json
+from dafset.sources.queries import PREFIXES
 
 FAST = RetryPolicy(max_attempts=4, backoff_base_s=0.01, backoff_max_s=0.05, timeout_s=10)
 
-# Written here (not in dafset/wikidata/queries/, which holds the project's query files).
+# Written here (not in dafset/sources/queries/, which holds the project's query files).
 Q42_FACTS = PREFIXES + """
 SELECT ?relation ?object ?objectLabel WHERE {
   VALUES ?relation { wdt:P19 wdt:P69 }
@@ -173,7 +173,7 @@ def test_rows_from_real_wdqs_style_results(fixtures_dir: Path):
 
 
 def test_a_select_whose_comments_look_like_an_update_is_still_a_query(oxigraph_server) -> None:
-    from dafset.wikidata.sparql import SparqlClient
+    from dafset.sources.live.sparql import SparqlClient
 
     text = "# add and load words in a comment must not make this an update\nSELECT ?x WHERE { VALUES ?x { 1 } }"
     assert SparqlClient(oxigraph_server.query_url, cache=None).select(text) == [{"x": "1"}]

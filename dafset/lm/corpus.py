@@ -59,7 +59,7 @@ def bear_triples(fixtures_dir: Path | None = None, relations: Iterable[str] | No
 
 def sample_triples(relations: Iterable[str] | None = None) -> list[Triple]:
     """The bundled sample's facts with a label on both sides (literals as their text)."""
-    from dafset.sample.source import SampleSource
+    from dafset.sources.sample.source import SampleSource
 
     out = []
     for f in SampleSource().facts(list(relations) if relations is not None else None):

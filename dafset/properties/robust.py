@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from dafset.build.render import FactIndex
+from dafset.build.rules import contains
 from dafset.relations import RelationSet
-from dafset.render import FactIndex
-from dafset.rules import contains
 from dafset.templating import render
 
 MAX_CONTEXT_FACTS = 6

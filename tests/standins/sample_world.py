@@ -4,7 +4,7 @@
 Wikipedia titles and page views into the recorded-response server, in the shapes the real APIs
 answer with, so ``LiveSource`` (SPARQLWrapper + MediaWiki + pageviews clients) sees the same world
 as the in-process ``SampleSource``. Everything served from the sample's side tables is derived
-data (see dafset/sample/data/NOTICE.md), as the recorded server's own derived answers are.
+data (see dafset/sources/sample/data/NOTICE.md), as the recorded server's own derived answers are.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from dafset.sample.source import SampleSource
 from dafset.settings import get_settings
-from dafset.wikidata.queries import PREFIXES
+from dafset.sources.queries import PREFIXES
+from dafset.sources.sample.source import SampleSource
 from standins.oxigraph import OxigraphServer
 from standins.recorded import RecordedServer
 

@@ -12,13 +12,13 @@ from datetime import date, datetime
 
 from dafset.settings import Settings, get_settings
 from dafset.source import PageViews, StatementAddition
-from dafset.wikidata.cache import ResponseCache, default_cache
-from dafset.wikidata.http import HttpClient, HttpStats, RetryPolicy
-from dafset.wikidata.mediawiki import MediaWikiClient
-from dafset.wikidata.pageviews import PageviewsClient
-from dafset.wikidata.queries import render_query
-from dafset.wikidata.recency import statement_additions
-from dafset.wikidata.sparql import SparqlClient
+from dafset.sources.live.cache import ResponseCache, default_cache
+from dafset.sources.live.http import HttpClient, HttpStats, RetryPolicy
+from dafset.sources.live.mediawiki import MediaWikiClient
+from dafset.sources.live.pageviews import PageviewsClient
+from dafset.sources.live.recency import statement_additions
+from dafset.sources.live.sparql import SparqlClient
+from dafset.sources.queries import render_query
 
 _DEFAULT = object()
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from dafset.sample.derive import AS_OF, HISTORY_DAYS, MARKER, stamp
-from dafset.sample.sources_md import SourceRow, lookup
+from dafset.sources.sample.derive import AS_OF, HISTORY_DAYS, MARKER, stamp
+from dafset.sources.sample.sources_md import SourceRow, lookup
 
 GROUPS = {
     "bear": "BEAR-big facts",
@@ -63,7 +63,7 @@ def write_notice(used: dict[str, list[str]], rows: dict[str, SourceRow], counts:
         "# DAFSet bundled sample: notice",
         "",
         "The data files in this folder were written by `scripts/build_sample.py` "
-        "(`dafset.sample.convert`) from real public data, listed below with the repository and "
+        "(`dafset.sources.sample.convert`) from real public data, listed below with the repository and "
         "commit each file was read from. Nothing from any other source is in them. As-of date of "
         f"the sample: {stamp(AS_OF)}.",
         "",
@@ -101,7 +101,7 @@ def write_notice(used: dict[str, list[str]], rows: dict[str, SourceRow], counts:
     parts += [
         "## What is derived (not real)",
         "",
-        "Everything below is made up deterministically (seeded hashes) by `dafset.sample.derive` "
+        "Everything below is made up deterministically (seeded hashes) by `dafset.sources.sample.derive` "
         "and flagged derived in the data:",
         "",
         f"- **Statement ids** of BEAR / PopQA facts (they carry none): `<Q-id>-{MARKER}-…`, a uuid5 "

@@ -16,7 +16,7 @@ import orjson
 
 from dafset.errors import BadIdError, SourceError
 from dafset.ids import check_item, check_property, chunks, is_item
-from dafset.wikidata.http import HttpClient
+from dafset.sources.live.http import HttpClient
 
 BATCH = 50
 ENTITY_PROPS = ("info", "labels", "descriptions", "aliases", "claims", "sitelinks")

@@ -14,10 +14,10 @@ from typing import Any
 from qwikidata.entity import WikidataItem
 
 from dafset.ids import is_item
-from dafset.sample.model import ITEM, QUANTITY, STRING, TIME, Entity, Qualifier, Statement
-from dafset.sample.readers import iter_entities
-from dafset.sample.sources_md import SourceRow
-from dafset.sample.values import wdqs_quantity, wdqs_time
+from dafset.sources.sample.model import ITEM, QUANTITY, STRING, TIME, Entity, Qualifier, Statement
+from dafset.sources.sample.readers import iter_entities
+from dafset.sources.sample.sources_md import SourceRow
+from dafset.sources.sample.values import wdqs_quantity, wdqs_time
 
 # Test items whose claims are editors' experiments, not knowledge.
 SANDBOX_ITEMS = frozenset({"Q4115189", "Q13406268", "Q15397819"})

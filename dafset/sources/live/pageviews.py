@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from urllib.parse import quote
 
 from dafset.source import PageViews
-from dafset.wikidata.http import HttpClient
+from dafset.sources.live.http import HttpClient
 
 # English Wikipedia's namespace names and aliases, as they appear in top lists before the colon.
 NAMESPACES = frozenset(

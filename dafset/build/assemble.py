@@ -13,13 +13,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from dafset.build.render import FactIndex, render_case
+from dafset.build.rules import broken_rule
 from dafset.config import BuildConfig
 from dafset.hashing import stable_hash
 from dafset.properties import long_tail as lt
 from dafset.properties.robust import length_variant
 from dafset.relations import RelationSet
-from dafset.render import FactIndex, render_case
-from dafset.rules import broken_rule
 
 EDIT_KIND = {
     "recent": "insertion",
@@ -30,7 +30,7 @@ EDIT_KIND = {
 
 LLM_OVERFETCH = 1.8  # robust cases sent to the prefix writer per case wanted
 
-# A hook that adds LLM-written prefixes (context, sentiment) to robust cases; see dafset.lm_stage.
+# A hook that adds LLM-written prefixes (context, sentiment) to robust cases; see dafset.build.llm.
 PrefixWriter = Callable[[list[dict[str, Any]], str], list[dict[str, Any]]]
 
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dafset.sample.model import TIME, Entity, Qualifier, Statement
-from dafset.sample.readers import RealViews
+from dafset.sources.sample.model import TIME, Entity, Qualifier, Statement
+from dafset.sources.sample.readers import RealViews
 
 AS_OF = datetime(2026, 11, 23, tzinfo=UTC)  # the sample's snapshot date (dafset.config agrees)
 HISTORY_DAYS = 56

@@ -29,7 +29,7 @@ import tenacity
 
 from dafset.errors import SourceError
 from dafset.settings import Settings, get_settings
-from dafset.wikidata.cache import MISSING, ResponseCache
+from dafset.sources.live.cache import MISSING, ResponseCache
 
 log = logging.getLogger(__name__)
 

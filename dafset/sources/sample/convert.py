@@ -2,7 +2,7 @@
 
 Real facts (BEAR-big, PopQA long tail) and real full entities (entity JSON) are merged into one set
 of entities and statements, the missing history / counts / page views are derived (see
-``derive``), and everything is written to ``out`` (``dafset/sample/data`` by default):
+``derive``), and everything is written to ``out`` (``dafset/sources/sample/data`` by default):
 
 - ``wikidata.nt.gz``      Wikidata-shaped RDF (WDQS munged form), sorted N-Triples, gzip;
 - ``revisions.jsonl``     the derived revision log (one row per revision);
@@ -25,8 +25,9 @@ from typing import Any
 import orjson
 
 from dafset.errors import ConfigError
-from dafset.sample import entity_json
-from dafset.sample.derive import (
+from dafset.settings import get_settings
+from dafset.sources.sample import entity_json
+from dafset.sources.sample.derive import (
     AS_OF,
     HISTORY_DAYS,
     SEED,
@@ -37,12 +38,11 @@ from dafset.sample.derive import (
     stamp,
     statement_id,
 )
-from dafset.sample.model import ITEM, Entity, Statement
-from dafset.sample.notice import source_entries, write_notice
-from dafset.sample.rdf import ntriples
-from dafset.sample.readers import RawFact, read_bear, read_popqa, read_real_views, read_relations
-from dafset.sample.sources_md import SourceRow, read_sources
-from dafset.settings import get_settings
+from dafset.sources.sample.model import ITEM, Entity, Statement
+from dafset.sources.sample.notice import source_entries, write_notice
+from dafset.sources.sample.rdf import ntriples
+from dafset.sources.sample.readers import RawFact, read_bear, read_popqa, read_real_views, read_relations
+from dafset.sources.sample.sources_md import SourceRow, read_sources
 
 RDF_FILE = "wikidata.nt.gz"
 REVISIONS_FILE = "revisions.jsonl"

@@ -18,10 +18,10 @@ from typing import Any
 from pyoxigraph import BlankNode, Literal, NamedNode, Store
 
 from dafset.ids import check_items, check_properties, chunks, is_item
-from dafset.sample.store import load_store
 from dafset.settings import get_settings
 from dafset.source import PageViews, StatementAddition
-from dafset.wikidata.queries import render_query, shorten
+from dafset.sources.queries import render_query, shorten
+from dafset.sources.sample.store import load_store
 
 TITLE_BATCH = 200
 DAYS_PER_MONTH = 30

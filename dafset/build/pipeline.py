@@ -13,11 +13,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dafset.assemble import assemble
+from dafset.build.assemble import assemble
+from dafset.build.enrich import enrich
+from dafset.build.llm import prefix_writer
 from dafset.config import BuildConfig
-from dafset.enrich import enrich
 from dafset.errors import ConfigError
-from dafset.lm_stage import prefix_writer
 from dafset.properties.long_tail import harvest_long_tail
 from dafset.properties.popular import harvest_popular
 from dafset.properties.recent import harvest_recent
@@ -45,10 +45,10 @@ class Harvest:
 
 def open_source(cfg: BuildConfig) -> Source:
     if cfg.source == "sample":
-        from dafset.sample.source import SampleSource
+        from dafset.sources.sample.source import SampleSource
 
         return SampleSource()
-    from dafset.wikidata.live import LiveSource
+    from dafset.sources.live.live import LiveSource
 
     return LiveSource()
 

@@ -1,4 +1,4 @@
-"""``dafset build`` without a server: the stages of ``dafset.pipeline`` run in order, with a
+"""``dafset build`` without a server: the stages of ``dafset.build.pipeline`` run in order, with a
 progress display. The Prefect flow (``flows/build_dafset.py``) runs the same stages as tasks."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from dafset import pipeline
+from dafset.build import pipeline
+from dafset.build.llm import likelihood_scores
 from dafset.config import BuildConfig
-from dafset.lm_stage import likelihood_scores
 from dafset.publish.progress import stage
 from dafset.publish.split import split_table
 from dafset.publish.writer import publish_snapshot
@@ -39,7 +39,7 @@ def manifest_extra(
     start, end = cfg.window
     derived_note = (
         "The bundled sample's recency history (revisions, timestamps) and some page views are derived; "
-        "every derived value is listed in its row's evidence.derived. See dafset/sample/data/NOTICE.md."
+        "every derived value is listed in its row's evidence.derived. See dafset/sources/sample/data/NOTICE.md."
     )
     return {
         "config": cfg.to_json(),

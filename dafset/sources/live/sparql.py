@@ -28,8 +28,8 @@ from SPARQLWrapper.SPARQLExceptions import (
 
 from dafset.errors import SourceError
 from dafset.settings import Settings, get_settings
-from dafset.wikidata.cache import MISSING, ResponseCache
-from dafset.wikidata.http import (
+from dafset.sources.live.cache import MISSING, ResponseCache
+from dafset.sources.live.http import (
     RETRY_STATUSES,
     HttpStats,
     RetryPolicy,
@@ -38,7 +38,7 @@ from dafset.wikidata.http import (
     retry_after_within,
     snippet,
 )
-from dafset.wikidata.queries import shorten
+from dafset.sources.queries import shorten
 
 Row = dict[str, str]
 

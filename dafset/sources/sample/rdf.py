@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 from pyoxigraph import Literal, NamedNode
 
-from dafset.sample.model import ITEM, QUANTITY, TIME, Entity, Statement
+from dafset.sources.sample.model import ITEM, QUANTITY, TIME, Entity, Statement
 
 WD = "http://www.wikidata.org/entity/"
 WDS = "http://www.wikidata.org/entity/statement/"

@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 
 from dafset.ids import check_items, check_properties
 from dafset.source import StatementAddition
-from dafset.wikidata.entities import statement_ids
-from dafset.wikidata.mediawiki import CONTENT_LIMIT, Change, MediaWikiClient, Revision
+from dafset.sources.live.entities import statement_ids
+from dafset.sources.live.mediawiki import CONTENT_LIMIT, Change, MediaWikiClient, Revision
 
 SWEEP_FROM_ITEMS = 50  # at and above this many items, one recent-changes sweep is cheaper
 

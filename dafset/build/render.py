@@ -12,10 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from dafset.build.rules import contains, tokens
 from dafset.hashing import stable_hash, stable_order
 from dafset.publish.split import sample_id
 from dafset.relations import Relation, RelationSet
-from dafset.rules import contains, tokens
 from dafset.schema import EVIDENCE_NAMES
 from dafset.templating import render
 

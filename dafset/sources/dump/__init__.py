@@ -1,0 +1,1 @@
+"""The scale path: the weekly Wikidata JSON dump, ingested to Parquet and served through DuckDB."""
