@@ -27,6 +27,23 @@ def fixtures_dir() -> Path:
     return FIXTURES
 
 
+@pytest.fixture(scope="session")
+def test_seed() -> int:
+    """Seed of the tests that train (DAFSET_TEST_SEED, default 0): their assertions must hold for any."""
+    return int(os.environ.get("DAFSET_TEST_SEED", "0"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _torch_threads() -> None:
+    # DAFSET_TEST_TORCH_THREADS=N runs every test on N torch threads (after the test modules' own
+    # set_num_threads(1) at import): a float result must not depend on the thread count.
+    threads = os.environ.get("DAFSET_TEST_TORCH_THREADS")
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path_factory.getbasetemp() / "hf-home"
