@@ -171,4 +171,3 @@ def bounded_render(template: Any, variables: dict[str, Any]) -> str:
         return "".join(parts)
     finally:
         _steps_left.reset(token)
-

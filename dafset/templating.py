@@ -78,7 +78,9 @@ def _load(env: SandboxedEnvironment, templates_dir: Path, name: str) -> Template
         _raise(exc, display_path(templates_dir / name), None)
     except UnicodeDecodeError as exc:
         where = display_path(templates_dir / name)
-        raise ConfigError(f"{where}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})") from None
+        raise ConfigError(
+            f"{where}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})"
+        ) from None
 
 
 def check_templates(templates_dir: Path | None = None) -> list[str]:

@@ -84,23 +84,25 @@ def check_model_dir(name_or_path: str | Path) -> Path:
     if not path.exists():
         path = _cached_hub_snapshot(str(name_or_path))
     if not path.is_dir():
-        raise ConfigError(f"model '{path}': expected a model folder (config.json, *.safetensors, tokenizer)")
+        raise ConfigError(
+            f"model: '{path}' is not a folder (expected config.json, *.safetensors, a tokenizer)"
+        )
     if not (path / "config.json").is_file():
-        raise ConfigError(f"model '{path}': no config.json, so this is not a Hugging Face model folder")
+        raise ConfigError(f"model: '{path}' has no config.json, so this is not a Hugging Face model folder")
     for name in _CODE_CONFIGS:
         if "auto_map" in _json_keys(path / name):
             raise ConfigError(
-                f"model '{path}': {name} has 'auto_map', i.e. Python code shipped in the folder; "
+                f"model: '{path}': {name} has 'auto_map', i.e. Python code shipped in the folder; "
                 "refused (trust_remote_code stays off: use a model of a built-in architecture)"
             )
     if not any(path.glob("*.safetensors")):
         pickles = sorted(p.name for p in path.iterdir() if p.suffix in _PICKLE_SUFFIXES)
         if pickles:
             raise ConfigError(
-                f"model '{path}': only pickled weights ({', '.join(pickles)}), which can run code when "
+                f"model: '{path}' has only pickled weights ({', '.join(pickles)}), which can run code when "
                 "loaded; refused: convert them to safetensors first"
             )
-        raise ConfigError(f"model '{path}': no *.safetensors weights")
+        raise ConfigError(f"model: '{path}' has no *.safetensors weights")
     return path
 
 
@@ -129,11 +131,11 @@ def _not_found(name_or_path: str | Path, exc: Exception) -> ConfigError:
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         return ConfigError(
-            f"model directory '{path}' has no loadable causal LM with safetensors weights "
+            f"model: folder '{path}' has no loadable causal LM with safetensors weights "
             f"(pickled .bin weights are refused): {str(exc).splitlines()[0] if str(exc) else exc}"
         )
     return ConfigError(
-        f"model '{name_or_path}' not found: it is not a local directory and our machines cannot "
+        f"model: '{name_or_path}' not found: it is not a local directory and our machines cannot "
         "download from the Hugging Face hub; pass a local path (e.g. one made by "
         "`dafset toy-model --out DIR`)"
     )
@@ -151,12 +153,12 @@ def load_tokenizer(name_or_path: str | Path) -> PreTrainedTokenizerFast:
     except (OSError, ValueError) as exc:
         raise _not_found(name_or_path, exc) from None
     if not getattr(tokenizer, "is_fast", False):
-        raise ConfigError(f"model '{name_or_path}': a fast tokenizer (tokenizer.json) is required")
+        raise ConfigError(f"model: '{name_or_path}' needs a fast tokenizer (tokenizer.json)")
     if tokenizer.pad_token is None:
         # Padding positions are always masked out, so reusing eos as pad is harmless.
         tokenizer.pad_token = tokenizer.eos_token
     if tokenizer.pad_token is None:
-        raise ConfigError(f"model '{name_or_path}': tokenizer has neither a pad nor an eos token")
+        raise ConfigError(f"model: '{name_or_path}': tokenizer has neither a pad nor an eos token")
     return tokenizer
 
 
