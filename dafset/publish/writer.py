@@ -13,6 +13,7 @@ import math
 import shutil
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,17 @@ _FACT_SORT_KEYS = [
     ("object_value", "ascending"),
     ("statement_id", "ascending"),
 ]
+
+
+@dataclass(frozen=True)
+class _Options:
+    """How a snapshot is written (publish_snapshot's keyword options)."""
+
+    figures: bool
+    max_shard_bytes: int
+    row_group_size: int
+    verify_with_datasets: bool
+    created_at: datetime | None
 
 
 class _Steps:
@@ -113,19 +125,8 @@ def publish_snapshot(
             )
         tmp = place.make_temp_dir(snapshots, snapshot)
         try:
-            _build(
-                tmp,
-                snapshot,
-                splits,
-                manifest_extra,
-                facts,
-                figures,
-                steps,
-                max_shard_bytes,
-                row_group_size,
-                verify_with_datasets,
-                created_at,
-            )
+            options = _Options(figures, max_shard_bytes, row_group_size, verify_with_datasets, created_at)
+            _build(tmp, snapshot, splits, manifest_extra, facts, steps, options)
             target = snapshots / snapshot
             steps("swap into place")
             old = place.replace_dir(tmp, target)
@@ -157,12 +158,8 @@ def _build(
     splits: Mapping[str, pa.Table],
     extra: Mapping[str, Any],
     facts: pa.Table | None,
-    figures: bool,
     steps: _Steps,
-    max_shard_bytes: int,
-    row_group_size: int,
-    verify_with_datasets: bool,
-    created_at: datetime | None,
+    options: _Options,
 ) -> None:
     steps("validate samples")
     tables = _validate(splits)
@@ -172,15 +169,17 @@ def _build(
     for config in PROPERTIES:
         for split, table in tables.items():
             steps(f"write {DATA_DIR}/{config}/{split} shards")
-            written.append(_write_split(tmp, config, split, table, max_shard_bytes, row_group_size))
+            written.append(
+                _write_split(tmp, config, split, table, options.max_shard_bytes, options.row_group_size)
+            )
 
     files = [tmp / f for w in written for f in w.files]
     if facts is not None:
         steps(f"write {FACTS}")
-        files.append(_write_facts(tmp, facts, row_group_size))
+        files.append(_write_facts(tmp, facts, options.row_group_size))
 
     figure_list: list[tuple[str, str]] = []
-    if figures:
+    if options.figures:
         steps("figures")
         from dafset.publish.figures import pool_reference, write_figures  # matplotlib only when drawing
 
@@ -195,7 +194,7 @@ def _build(
         files += [tmp / path for path, _ in figure_list]
 
     steps(f"write {CARD}")
-    stamp = (created_at or datetime.now(UTC)).isoformat(timespec="seconds")
+    stamp = (options.created_at or datetime.now(UTC)).isoformat(timespec="seconds")
     code = code_version()
     inputs = CardInputs(
         snapshot=snapshot,
@@ -213,7 +212,7 @@ def _build(
 
     steps("verify shards")
     _verify_shards(tmp, written, facts)
-    if verify_with_datasets:
+    if options.verify_with_datasets:
         steps("verify with datasets.load_dataset")
         _verify_with_datasets(tmp, counts)
 
