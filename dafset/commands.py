@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -17,14 +18,23 @@ from dafset.errors import DafsetError
 
 
 def _fail(exc: DafsetError) -> None:
-    typer.echo(f"error: {exc}", err=True)
+    typer.echo(f"error: {_as_option(' '.join(str(exc).split()))}", err=True)
     raise typer.Exit(2)
+
+
+_FIELD = re.compile(r"^(?:sizes\.)?([a-z_]+): ")
+
+
+def _as_option(message: str) -> str:
+    """Config errors name fields (``sizes.recent: ...``, the flow's parameter names); on the
+    command line, name the option the user typed (``--recent: ...``)."""
+    return _FIELD.sub(lambda m: f"--{m.group(1).replace('_', '-')}: ", message, count=1)
 
 
 def build(
     out: Annotated[
-        Path, typer.Option(help="Root directory: snapshots/<date>/ and the `latest` link go here.")
-    ] = Path("out/dafset"),
+        str, typer.Option(help="Root directory: snapshots/<date>/ and the `latest` link go here.")
+    ] = "out/dafset",
     source: Annotated[
         str, typer.Option(help="'sample' (bundled, offline) or 'live' (WDQS + Wikimedia APIs).")
     ] = "sample",
@@ -49,8 +59,10 @@ def build(
     window_days: Annotated[int, typer.Option(help="Recency window in days before the snapshot date.")] = 7,
     seed: Annotated[int, typer.Option(help="Seed for every stable choice.")] = 0,
     previous: Annotated[
-        Path | None,
-        typer.Option(help="An earlier snapshot dir (witness for recency). Default: <out>/latest."),
+        str | None,
+        typer.Option(
+            help="An earlier snapshot dir (witness for recency), or 'none'. Default: the newest under <out>."
+        ),
     ] = None,
     figures: Annotated[bool, typer.Option(help="Draw the distribution figures.")] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every stage.")] = False,
@@ -59,7 +71,8 @@ def build(
     from datetime import date
 
     from dafset.build.run import build as run_build
-    from dafset.config import SAMPLE_SNAPSHOT, BuildConfig, Sizes, parse_date
+    from dafset.config import NO_PREVIOUS, SAMPLE_SNAPSHOT, BuildConfig, Sizes, parse_date
+    from dafset.errors import ConfigError
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
     if endpoint:
@@ -67,17 +80,24 @@ def build(
 
         os.environ["DAFSET_SPARQL_ENDPOINT"] = endpoint  # read through dafset.settings, like the flow
     try:
-        day = parse_date(snapshot) if snapshot else (SAMPLE_SNAPSHOT if source == "sample" else date.today())
+        for option, value in (("out", out), ("previous", previous)):
+            if value is not None and not value.strip():
+                raise ConfigError(f"{option}: empty path (give a folder)")
+        if snapshot is None:
+            day = SAMPLE_SNAPSHOT if source == "sample" else date.today()
+        else:
+            day = parse_date(snapshot)
         cfg = BuildConfig(
             snapshot=day,
-            out=out,
+            out=Path(out).expanduser(),
             source=source,
             sizes=Sizes(recent=recent, popular=popular, long_tail=long_tail, robust=robust),
             window_days=window_days,
             seed=seed,
             model=model,
             device=device,
-            previous=previous,
+            previous=None if previous in (None, NO_PREVIOUS) else Path(previous).expanduser(),
+            use_previous=previous != NO_PREVIOUS,
             figures=figures,
         )
         result = run_build(cfg)

@@ -11,6 +11,14 @@ from typing import Any
 from dafset.errors import ConfigError
 
 SAMPLE_SNAPSHOT = date(2026, 11, 23)  # the bundled sample's as-of date (see dafset/sources/sample/data)
+WIKIDATA_LAUNCH = date(2012, 10, 29)  # no snapshot or recency window can reach before it
+NO_PREVIOUS = "none"  # --previous none: build without a previous snapshot as recency witness
+
+
+def today() -> date:
+    """The latest date it is anywhere on Earth now (UTC+14), so a run scheduled for a local
+    Monday is never refused as 'in the future'."""
+    return (datetime.now(UTC) + timedelta(hours=14)).date()
 
 
 @dataclass(frozen=True)
@@ -22,6 +30,11 @@ class Sizes:
     long_tail: int = 600
     robust: int = 300
 
+    def __post_init__(self) -> None:
+        for key, n in asdict(self).items():
+            if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+                raise ConfigError(f"sizes.{key}: expected a non-negative integer, got {n!r}")
+
     @classmethod
     def parse(cls, value: Sizes | dict[str, int] | None) -> Sizes:
         if value is None or isinstance(value, Sizes):
@@ -29,9 +42,6 @@ class Sizes:
         unknown = set(value) - {"recent", "popular", "long_tail", "robust"}
         if unknown:
             raise ConfigError(f"sizes: unknown propert(y/ies) {sorted(unknown)}")
-        for key, n in value.items():
-            if not isinstance(n, int) or n < 0:
-                raise ConfigError(f"sizes.{key}: expected a non-negative int, got {n!r}")
         return cls(**value)
 
 
@@ -51,7 +61,8 @@ class BuildConfig:
     seed: int = 0
     model: str | None = None  # a local causal LM path: enables likelihood + context/sentiment
     device: str | None = None
-    previous: Path | None = None  # an earlier snapshot dir (default: out/latest)
+    previous: Path | None = None  # an earlier snapshot dir (default: the newest one under out)
+    use_previous: bool = True  # False: no previous snapshot witnesses recency (--previous none)
     figures: bool = True
 
     def __post_init__(self) -> None:
@@ -63,8 +74,18 @@ class BuildConfig:
             )
         if abs(sum(self.split_ratios) - 1) > 1e-6 or len(self.split_ratios) != 3:
             raise ConfigError(f"split_ratios: three values summing to 1 expected, got {self.split_ratios}")
-        if self.window_days < 1:
-            raise ConfigError(f"window_days: expected >= 1, got {self.window_days}")
+        if self.snapshot < WIKIDATA_LAUNCH:
+            raise ConfigError(f"snapshot: {self.snapshot} is before Wikidata's launch ({WIKIDATA_LAUNCH})")
+        if self.snapshot > today():
+            raise ConfigError(
+                f"snapshot: {self.snapshot} is after today ({today()}); a snapshot cannot be dated in the future"
+            )
+        max_days = (self.snapshot - WIKIDATA_LAUNCH).days
+        if not 1 <= self.window_days <= max(1, max_days):
+            raise ConfigError(
+                f"window_days: expected 1 .. {max_days} (back to Wikidata's launch, {WIKIDATA_LAUNCH}), "
+                f"got {self.window_days}"
+            )
 
     @property
     def window(self) -> tuple[datetime, datetime]:
@@ -85,6 +106,6 @@ def parse_date(value: str | date) -> date:
     if isinstance(value, date):
         return value
     try:
-        return date.fromisoformat(value)
+        return date.fromisoformat(value.strip() or "<empty>")
     except ValueError as exc:
         raise ConfigError(f"snapshot: expected an ISO date like 2026-11-23, got {value!r}") from exc

@@ -1,7 +1,8 @@
 """Jinja2 rendering for the text templates in ``templates/`` and the inline ones in relations.yaml.
 
 Templates are data, not code, so they render in a sandbox: no attribute that starts with an
-underscore, no access to Python internals. Undefined names fail loudly (StrictUndefined) instead of
+underscore, no access to Python internals, and bounded size and work (``dafset.sandbox``: no
+``{{ 'a' * 10**11 }}``, no ``{{ 9**99999999 }}``). Undefined names fail loudly (StrictUndefined) instead of
 printing nothing, because a silently empty prompt would still look like a valid sample.
 
 Every Jinja2 failure (syntax, undefined name, sandbox refusal, missing file) is raised as a
@@ -29,12 +30,14 @@ from jinja2 import (
     TemplateError,
     TemplateNotFound,
     TemplateSyntaxError,
+    Undefined,
     UndefinedError,
     meta,
 )
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from dafset.errors import ConfigError
+from dafset.sandbox import BoundedSandbox, bounded_render
 from dafset.settings import get_settings
 
 TEMPLATE_SUFFIX = ".j2"
@@ -47,18 +50,37 @@ def render(name: str, **variables: Any) -> str:
 
     The result is stripped of surrounding whitespace.
     """
+    _blame_caller_for_undefined(variables)
     templates_dir = get_settings().templates_dir
-    env = _file_environment(templates_dir)
-    try:
-        template = env.get_template(name)
-    except TemplateError as exc:
-        _raise(exc, display_path(templates_dir / name), None)
+    template = _load(_file_environment(templates_dir), templates_dir, name)
     return _render(template, display_path(templates_dir / name), variables)
 
 
 def render_string(source: str, origin: str, **variables: Any) -> str:
     """Render an inline template (a relation's prompt, say); ``origin`` names it in errors."""
+    _blame_caller_for_undefined(variables)
     return _render(_compile_string(source, origin), origin, variables)
+
+
+def _blame_caller_for_undefined(variables: Mapping[str, Any]) -> None:
+    """A template that passes an undefined name on (``relation.render_prompt(subjekt)``) is at
+    fault, not the inline template that would trip over it: fail here, inside the caller's
+    render, so the error names the caller's file and line."""
+    for value in variables.values():
+        if isinstance(value, Undefined):
+            value._fail_with_undefined_error()
+
+
+def _load(env: SandboxedEnvironment, templates_dir: Path, name: str) -> Template:
+    try:
+        return env.get_template(name)
+    except TemplateError as exc:
+        _raise(exc, display_path(templates_dir / name), None)
+    except UnicodeDecodeError as exc:
+        where = display_path(templates_dir / name)
+        raise ConfigError(
+            f"{where}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})"
+        ) from None
 
 
 def check_templates(templates_dir: Path | None = None) -> list[str]:
@@ -75,10 +97,7 @@ def check_templates(templates_dir: Path | None = None) -> list[str]:
         p.relative_to(templates_dir).as_posix() for p in templates_dir.rglob(f"*{TEMPLATE_SUFFIX}")
     )
     for name in names:
-        try:
-            env.get_template(name)
-        except TemplateError as exc:
-            _raise(exc, display_path(templates_dir / name), None)
+        _load(env, templates_dir, name)
     return names
 
 
@@ -114,7 +133,7 @@ def _environment_options() -> dict[str, Any]:
     }
 
 
-def _add_helpers(env: SandboxedEnvironment) -> SandboxedEnvironment:
+def _add_helpers(env: BoundedSandbox) -> BoundedSandbox:
     env.filters["shortest"] = _shortest
     return env
 
@@ -122,14 +141,12 @@ def _add_helpers(env: SandboxedEnvironment) -> SandboxedEnvironment:
 @lru_cache(maxsize=8)
 def _file_environment(templates_dir: Path) -> SandboxedEnvironment:
     # One environment per folder; Jinja2 caches compiled templates and recompiles a changed file.
-    return _add_helpers(
-        SandboxedEnvironment(loader=FileSystemLoader(templates_dir), **_environment_options())
-    )
+    return _add_helpers(BoundedSandbox(loader=FileSystemLoader(templates_dir), **_environment_options()))
 
 
 @lru_cache(maxsize=1)
-def _string_environment() -> SandboxedEnvironment:
-    return _add_helpers(SandboxedEnvironment(**_environment_options()))
+def _string_environment() -> BoundedSandbox:
+    return _add_helpers(BoundedSandbox(**_environment_options()))
 
 
 @lru_cache(maxsize=4096)
@@ -158,12 +175,21 @@ def _shortest(values: Iterable[str]) -> str:
 
 # Faults a template expression can cause (``{{ 1 + "a" }}``, ``{{ [] | shortest }}``); our own
 # ConfigError from a nested render is none of these and passes through unchanged.
-_EXPRESSION_FAULTS = (TemplateError, TypeError, ValueError, LookupError, ArithmeticError)
+# MemoryError and RecursionError (a macro calling itself) are a template's fault too.
+_EXPRESSION_FAULTS = (
+    TemplateError,
+    TypeError,
+    ValueError,
+    LookupError,
+    ArithmeticError,
+    MemoryError,
+    RecursionError,
+)
 
 
 def _render(template: Template, where: str, variables: Mapping[str, Any]) -> str:
     try:
-        return template.render(**variables).strip()
+        return bounded_render(template, dict(variables)).strip()
     except _EXPRESSION_FAULTS as exc:
         _raise(exc, where, None, _template_line(exc, template.filename))
 
@@ -189,6 +215,8 @@ def _describe(exc: Exception) -> str:
     message = str(exc) or type(exc).__name__
     if isinstance(exc, TemplateSyntaxError):
         return f"template syntax error: {exc.message}"
+    if isinstance(exc, RecursionError):
+        return "recursion too deep (a macro that calls itself?)"
     if isinstance(exc, TemplateNotFound):
         return f"template not found: {exc.name}"
     if isinstance(exc, SecurityError):

@@ -63,3 +63,30 @@ def test_pickled_weights_are_refused(saved: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_causal_lm(tmp_path)
     assert "\n" not in str(info.value) and "safetensors" in str(info.value)
+
+
+@pytest.mark.parametrize("config_file", ["config.json", "tokenizer_config.json"])
+def test_a_folder_asking_for_its_own_code_is_refused_before_transformers_sees_it(
+    saved: Path, tmp_path: Path, config_file: str
+) -> None:
+    import json
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(saved, folder)
+    (folder / "custom.py").write_text("open(__file__ + '.ran', 'w').close()\n")
+    config = json.loads((folder / config_file).read_text())
+    config["auto_map"] = {"AutoModelForCausalLM": "custom.Model", "AutoTokenizer": ["custom.Tok", None]}
+    (folder / config_file).write_text(json.dumps(config))
+    with pytest.raises(ConfigError) as info:
+        load_causal_lm(folder)
+    message = str(info.value)
+    assert "\n" not in message and "auto_map" in message and config_file in message
+    assert not (folder / "custom.py.ran").exists()
+
+
+def test_a_device_this_machine_lacks_is_one_line(saved: Path) -> None:
+    missing = "cuda:99" if torch.cuda.is_available() else "cuda"
+    with pytest.raises(ConfigError) as info:
+        load_causal_lm(saved, device=missing)
+    assert "\n" not in str(info.value) and missing in str(info.value)

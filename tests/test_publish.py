@@ -4,6 +4,7 @@ the manifest matches the files; a failure at any step leaves the previous state 
 from __future__ import annotations
 
 import os
+import stat
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import pytest
 import yaml
 
 from dafset.errors import PublishError
-from dafset.publish import writer
+from dafset.publish import place, writer
 from dafset.publish.card import features_yaml
 from dafset.publish.layout import resolve_snapshot
 from dafset.publish.manifest import read_manifest, verify_manifest
@@ -311,7 +312,7 @@ def test_failure_leaves_previous_snapshot_and_latest_untouched(
     publish_snapshot(tmp_path, "2026-07-14", _splits(16), EXTRA, figures=False)
     before = _tree(tmp_path)
     if not exchange:
-        monkeypatch.setattr(writer, "_exchange", lambda a, b: False)
+        monkeypatch.setattr(place, "exchange", lambda a, b: False)
     if target == "figures":
         import dafset.publish.figures as figures
 
@@ -323,7 +324,7 @@ def test_failure_leaves_previous_snapshot_and_latest_untouched(
         monkeypatch.setattr(writer, "_write_parquet", lambda *a: _boom() if next(calls) == 3 else real(*a))
         step = "write data/"
     else:
-        monkeypatch.setattr(writer, "_point_latest", _boom)
+        monkeypatch.setattr(place, "point_latest", _boom)
         step = "move latest"
     # re-publish the name latest points at (the swap path) with different data
     with pytest.raises(PublishError) as info:
@@ -373,3 +374,42 @@ def test_stale_temp_dirs_from_a_killed_run_are_swept(tmp_path: Path) -> None:
 def test_verify_with_datasets_option(tmp_path: Path) -> None:
     snap = publish_snapshot(tmp_path, "s", _splits(10), EXTRA, figures=False, verify_with_datasets=True)
     assert orjson.loads((snap / "manifest.json").read_bytes())["snapshot"] == "s"
+
+
+# -- what a user sees on disk ----------------------------------------------------------------
+
+
+def test_published_snapshot_is_readable_by_others(tmp_path: Path) -> None:
+    old = os.umask(0o022)  # the common default; the writer must not narrow it (mkdtemp's 0o700 did)
+    try:
+        snap = publish_snapshot(tmp_path, "2026-07-14", _splits(8), EXTRA, figures=False)
+    finally:
+        os.umask(old)
+    for path in [snap, *snap.rglob("*")]:
+        mode = path.stat().st_mode
+        assert mode & stat.S_IROTH and mode & stat.S_IRGRP, f"{path} is {stat.filemode(mode)}"
+        if path.is_dir():
+            assert mode & stat.S_IXOTH, f"{path} is {stat.filemode(mode)}"
+
+
+def test_build_root_loads_as_latest_only(tmp_path: Path) -> None:
+    publish_snapshot(tmp_path, "2026-07-07", _splits(12), EXTRA, figures=False)
+    latest = publish_snapshot(tmp_path, "2026-07-14", _splits(20, seed=5), EXTRA, figures=False)
+    for config in (None, "recent"):
+        from_root, from_latest = _load(tmp_path, config), _load(latest, config)
+        assert set(from_root) == set(from_latest)
+        for split in from_root:
+            assert sorted(from_root[split]["id"]) == sorted(from_latest[split]["id"])
+    assert "2026-07-14" in (tmp_path / "README.md").read_text()
+
+
+def test_latest_only_moves_forward(tmp_path: Path) -> None:
+    publish_snapshot(tmp_path, "2026-07-14", _splits(12), EXTRA, figures=False)
+    card = (tmp_path / "README.md").read_bytes()
+    older = publish_snapshot(tmp_path, "2026-07-07", _splits(8), EXTRA, figures=False)
+    assert older.is_dir() and verify_manifest(older) == []  # published beside latest
+    assert os.readlink(tmp_path / "latest") == "snapshots/2026-07-14"
+    assert (tmp_path / "LATEST").read_text().strip() == "2026-07-14"
+    assert (tmp_path / "README.md").read_bytes() == card
+    publish_snapshot(tmp_path, "2026-07-21", _splits(8), EXTRA, figures=False)
+    assert os.readlink(tmp_path / "latest") == "snapshots/2026-07-21"

@@ -207,3 +207,60 @@ def test_template_variables() -> None:
     assert template_variables("{{ subject }} is {{ object }}.", "t") == {"subject", "object"}
     with pytest.raises(ConfigError, match=r"^t:1: template syntax error"):
         template_variables("{{ subject", "t")
+
+
+# -- bounds: templates cannot exhaust the machine (dafset.sandbox) -----------------------------------
+
+
+@pytest.mark.parametrize(
+    "bomb",
+    [
+        "{{ 'a' * 100000000000 }}",
+        "{{ [1] * 100000000000 }}",
+        "{{ (9**99999999) % 7 }}",
+        "{{ 'x'.center(10**10) }}",
+        "{{ 'x' | center(10**10) }}",
+        "{{ 'x' | indent(10**10) }}",
+        "{{ '%0999999999d' % 1 }}",
+        "{{ '{:>99999999999}'.format(1) }}",
+        "{{ '%0999999999d' | format(1) }}",
+        "{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}",
+        "{% set ns = namespace(s='ab') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
+        "{% set ns = namespace(s='ab') %}{% for i in range(64) %}{% set ns.s = ns.s + ns.s %}{% endfor %}",
+        "{% for i in range(99999) %}{{ 'x' * 99 }}{% endfor %}",
+    ],
+)
+def test_bombs_are_refused_in_one_line(bomb: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        render_string(bomb, "relations.yaml#P1.prompt")
+    message = str(info.value)
+    assert "\n" not in message and message.startswith("relations.yaml#P1.prompt") and "sandbox" in message
+
+
+def test_a_macro_calling_itself_is_one_line() -> None:
+    with pytest.raises(ConfigError) as info:
+        render_string("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", "t.j2")
+    assert "\n" not in str(info.value) and "recursion" in str(info.value)
+
+
+def test_ordinary_operators_still_work() -> None:
+    text = "{{ 2**64 }} {{ 'ab' * 3 }} {{ '%5d' % 3 }} {{ range(3)|list }} {{ 'x'.center(5) }}|{{ 'a' ~ 1 }}"
+    assert render_string(text, "t") == "18446744073709551616 ababab     3 [0, 1, 2]   x  |a1"
+
+
+def test_an_undefined_name_passed_on_is_the_callers_fault(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "prompt.j2").write_text("{# a comment #}\n{{ relation.render_prompt(subjekt) }}")
+    monkeypatch.setenv("DAFSET_TEMPLATES_DIR", str(tmp_path))
+    relation = next(iter(load_relations()))
+    with pytest.raises(ConfigError) as info:
+        render("prompt.j2", relation=relation, subject="Ada")
+    message = str(info.value)
+    assert "prompt.j2:2" in message and "subjekt" in message and "relations.yaml" not in message
+
+
+def test_a_non_utf8_template_is_one_line(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "bad.j2").write_bytes(b"caf\xe9 {{ subject }}")
+    monkeypatch.setenv("DAFSET_TEMPLATES_DIR", str(tmp_path))
+    with pytest.raises(ConfigError) as info:
+        render("bad.j2", subject="x")
+    assert "\n" not in str(info.value) and "bad.j2" in str(info.value) and "UTF-8" in str(info.value)

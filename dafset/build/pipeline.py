@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from dafset.build.assemble import assemble
 from dafset.build.enrich import enrich
 from dafset.build.llm import prefix_writer
+from dafset.build.previous import read_previous_facts
 from dafset.config import BuildConfig
 from dafset.errors import ConfigError
 from dafset.properties.long_tail import harvest_long_tail
@@ -61,24 +61,8 @@ def relations_checked() -> RelationSet:
 
 
 def previous_facts(cfg: BuildConfig) -> pa.Table | None:
-    """facts.parquet of the previous snapshot: ``cfg.previous``, or the newest snapshot under
-    ``<out>/snapshots`` dated before this build (never the build's own date, so a rerun of a
-    published week is not its own witness)."""
-    base = cfg.previous or _newest_before(cfg.out / "snapshots", cfg.snapshot.isoformat())
-    if base is None or not (base / "facts.parquet").is_file():
-        return None
-    table = pq.read_table(base / "facts.parquet")
-    log.info("previous snapshot %s: %d facts as a second witness for recency", base.resolve(), table.num_rows)
-    return table
-
-
-def _newest_before(snapshots: Path, day: str) -> Path | None:
-    if not snapshots.is_dir():
-        return None
-    earlier = sorted(
-        p.name for p in snapshots.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name < day
-    )
-    return snapshots / earlier[-1] if earlier else None
+    """facts.parquet of the previous snapshot (see ``dafset.build.previous``), or None."""
+    return read_previous_facts(cfg)
 
 
 def harvest(cfg: BuildConfig, prop: str, previous: pa.Table | None = None) -> Harvest:

@@ -12,10 +12,13 @@ from typing import Any
 
 from dafset.build import pipeline
 from dafset.build.llm import likelihood_scores
+from dafset.build.preflight import preflight
 from dafset.config import BuildConfig
+from dafset.publish.place import build_lock
 from dafset.publish.progress import stage
 from dafset.publish.split import split_table
 from dafset.publish.writer import publish_snapshot
+from dafset.relations import RelationSet
 
 log = logging.getLogger("dafset.build")
 
@@ -62,9 +65,15 @@ def manifest_extra(
 
 
 def build(cfg: BuildConfig) -> BuildResult:
+    """Check every input, then, holding the output folder's build lock, run the stages."""
     began = time.perf_counter()
-    with stage("check relations.yaml and templates"):
-        relations = pipeline.relations_checked()
+    with stage("check options, paths, model, relations.yaml and templates"):
+        relations = preflight(cfg)
+    with build_lock(pipeline.resolve_out(cfg.out)):
+        return _run_stages(cfg, relations, began)
+
+
+def _run_stages(cfg: BuildConfig, relations: RelationSet, began: float) -> BuildResult:
     previous = pipeline.previous_facts(cfg)
     harvests = []
     for prop in pipeline.PROPERTIES:

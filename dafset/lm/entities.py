@@ -13,12 +13,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dafset.lm.score import LikelihoodScorer, ScoreItem
+from dafset.lm.score import LikelihoodScorer, ScoreItem, span_marker
 from dafset.lm.statements import Role, render_statement, statement_templates
 from dafset.templating import render
 
 LIKELIHOOD_TEMPLATE = "lm/likelihood.j2"
-_MARK = "\ue000"
 
 
 @dataclass(frozen=True)
@@ -44,11 +43,12 @@ class EntityLikelihood:
 def neutral_items(label: str, template: str = LIKELIHOOD_TEMPLATE) -> list[ScoreItem]:
     """The likelihood template's lines about ``label``, each with the label's span."""
     items = []
-    for line in render(template, entity=_MARK).splitlines():
-        start = line.find(_MARK)
+    mark = span_marker(label)
+    for line in render(template, entity=mark).splitlines():
+        start = line.find(mark)
         if start < 0:
             continue  # a line that does not mention the entity measures nothing
-        items.append(ScoreItem(line.replace(_MARK, label), start, start + len(label)))
+        items.append(ScoreItem(line.replace(mark, label), start, start + len(label)))
     return items
 
 

@@ -54,6 +54,18 @@ class ScoreItem:
         return cls(text, start, start + len(label))
 
 
+def span_marker(*texts: str) -> str:
+    """A placeholder that occurs in none of ``texts``, to render in place of the entity and so
+    find its span. A fixed private-use character would not do: a label may contain it (Wikidata
+    labels are free text), and the span would land on the label's copy instead."""
+    n = 0
+    while True:
+        marker = f"\ue000{n}\ue001"
+        if not any(marker in t for t in texts):
+            return marker
+        n += 1
+
+
 @dataclass(frozen=True)
 class SpanScore:
     """Log-probability of the span's tokens: their sum, their mean and how many there were.

@@ -6,13 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
-from dafset.lm.score import ScoreItem
+from dafset.lm.score import ScoreItem, span_marker
 from dafset.relations import load_relations
 from dafset.templating import render_string
 
 Role = Literal["subject", "object"]
-# A private-use character cannot occur in a label; it marks where the focus entity lands.
-_MARK = "\ue000"
 
 
 def statement_templates() -> Mapping[str, tuple[str, ...]]:
@@ -26,14 +24,15 @@ def render_statement(template: str, subject: str, obj: str, focus: Role = "subje
     The span is found by rendering a marker in place of the focus label, so it is exact even when
     subject and object share words. ValueError if the template does not mention the focus.
     """
+    mark = span_marker(template, subject, obj)
     values = {"subject": subject, "object": obj}
-    values[focus] = _MARK
+    values[focus] = mark
     marked = render_string(template, "statement", **values)
-    start = marked.find(_MARK)
+    start = marked.find(mark)
     if start < 0:
         raise ValueError(f"statement template {template!r} does not mention the {focus}")
     label = subject if focus == "subject" else obj
-    text = marked.replace(_MARK, label)
+    text = marked.replace(mark, label)
     return ScoreItem(text, start, start + len(label))
 
 

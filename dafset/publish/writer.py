@@ -1,23 +1,19 @@
 """``publish_snapshot``: Sample tables in, a complete snapshot directory out — or nothing.
 
 Everything is written into ``<root>/snapshots/.tmp-<snapshot>-<random>``, checked, and renamed into
-place; ``latest`` moves last. Any failure removes the temp dir and leaves the previous snapshot
+place; ``latest`` moves last, and only forward (``dafset.publish.place``). Any failure removes the temp dir and leaves the previous snapshot
 and ``latest`` as they were, raising one ``PublishError`` line that names the step.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import errno
 import hashlib
+import logging
 import math
-import os
-import secrets
 import shutil
-import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from dafset.errors import DafsetError, PublishError
+from dafset.publish import place
 from dafset.publish.card import CardInputs, SplitFiles, config_names, render_card
 from dafset.publish.layout import (
     ALL_CONFIG,
@@ -34,8 +31,6 @@ from dafset.publish.layout import (
     DATA_DIR,
     FACTS,
     FIGURES_DIR,
-    LATEST_FILE,
-    LATEST_LINK,
     SNAPSHOTS_DIR,
     SPLIT_NAME,
     check_snapshot_name,
@@ -44,6 +39,8 @@ from dafset.publish.layout import (
 from dafset.publish.manifest import build_manifest, code_version, write_manifest
 from dafset.publish.split import find_leaks
 from dafset.schema import FACT_SCHEMA, PROPERTIES, SAMPLE_SCHEMA, validate
+
+log = logging.getLogger("dafset.publish")
 
 DEFAULT_MAX_SHARD_BYTES = 500 * 2**20  # push_to_hub's default max_shard_size, in Arrow bytes
 DEFAULT_ROW_GROUP_SIZE = 10_000
@@ -59,6 +56,17 @@ _FACT_SORT_KEYS = [
     ("object_value", "ascending"),
     ("statement_id", "ascending"),
 ]
+
+
+@dataclass(frozen=True)
+class _Options:
+    """How a snapshot is written (publish_snapshot's keyword options)."""
+
+    figures: bool
+    max_shard_bytes: int
+    row_group_size: int
+    verify_with_datasets: bool
+    created_at: datetime | None
 
 
 class _Steps:
@@ -94,8 +102,9 @@ def publish_snapshot(
     ``caveats`` (list of str) and ``derived_data`` (str) derived-data notes, ``relation_domains``
     (P-id -> domain, for the domain figure), ``license``, ``pretty_name`` and the provenance keys
     source, endpoint, snapshot_date, window, dump, model, seed(s), skipped_criteria.
-    Re-publishing an existing name replaces it atomically. ``move_latest=False`` publishes
-    without moving ``latest`` (a backfill).
+    Re-publishing an existing name replaces it atomically. ``latest`` only moves forward: a
+    snapshot older than the one it names is published beside it (a warning says so), as is any
+    snapshot with ``move_latest=False`` (a backfill).
     """
     root = Path(root)
     try:
@@ -105,32 +114,28 @@ def publish_snapshot(
     steps = _Steps()
     snapshots = root / SNAPSHOTS_DIR
     snapshots.mkdir(parents=True, exist_ok=True)
-    with _lock(root):
-        _remove_stale(root)
-        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{snapshot}-", dir=snapshots))
-        try:
-            _build(
-                tmp,
+    with place.publish_lock(root):
+        place.sweep_stale(root)
+        move = move_latest and place.moves_latest(root, snapshot)
+        if move_latest and not move:
+            log.warning(
+                "snapshot %s is older than latest (%s): published beside it, latest not moved",
                 snapshot,
-                splits,
-                manifest_extra,
-                facts,
-                figures,
-                steps,
-                max_shard_bytes,
-                row_group_size,
-                verify_with_datasets,
-                created_at,
+                place.latest_name(root),
             )
+        tmp = place.make_temp_dir(snapshots, snapshot)
+        try:
+            options = _Options(figures, max_shard_bytes, row_group_size, verify_with_datasets, created_at)
+            _build(tmp, snapshot, splits, manifest_extra, facts, steps, options)
             target = snapshots / snapshot
             steps("swap into place")
-            old = _replace_dir(tmp, target)
+            old = place.replace_dir(tmp, target)
             try:
-                if move_latest:
+                if move:
                     steps("move latest")
-                    _point_latest(root, snapshot)
+                    place.point_latest(root, snapshot)
             except BaseException:
-                _undo_replace(target, old, tmp)
+                place.undo_replace(target, old, tmp)
                 raise
             if old is not None:
                 shutil.rmtree(old, ignore_errors=True)
@@ -153,12 +158,8 @@ def _build(
     splits: Mapping[str, pa.Table],
     extra: Mapping[str, Any],
     facts: pa.Table | None,
-    figures: bool,
     steps: _Steps,
-    max_shard_bytes: int,
-    row_group_size: int,
-    verify_with_datasets: bool,
-    created_at: datetime | None,
+    options: _Options,
 ) -> None:
     steps("validate samples")
     tables = _validate(splits)
@@ -168,15 +169,17 @@ def _build(
     for config in PROPERTIES:
         for split, table in tables.items():
             steps(f"write {DATA_DIR}/{config}/{split} shards")
-            written.append(_write_split(tmp, config, split, table, max_shard_bytes, row_group_size))
+            written.append(
+                _write_split(tmp, config, split, table, options.max_shard_bytes, options.row_group_size)
+            )
 
     files = [tmp / f for w in written for f in w.files]
     if facts is not None:
         steps(f"write {FACTS}")
-        files.append(_write_facts(tmp, facts, row_group_size))
+        files.append(_write_facts(tmp, facts, options.row_group_size))
 
     figure_list: list[tuple[str, str]] = []
-    if figures:
+    if options.figures:
         steps("figures")
         from dafset.publish.figures import pool_reference, write_figures  # matplotlib only when drawing
 
@@ -191,7 +194,7 @@ def _build(
         files += [tmp / path for path, _ in figure_list]
 
     steps(f"write {CARD}")
-    stamp = (created_at or datetime.now(UTC)).isoformat(timespec="seconds")
+    stamp = (options.created_at or datetime.now(UTC)).isoformat(timespec="seconds")
     code = code_version()
     inputs = CardInputs(
         snapshot=snapshot,
@@ -209,7 +212,7 @@ def _build(
 
     steps("verify shards")
     _verify_shards(tmp, written, facts)
-    if verify_with_datasets:
+    if options.verify_with_datasets:
         steps("verify with datasets.load_dataset")
         _verify_with_datasets(tmp, counts)
 
@@ -345,116 +348,3 @@ def _verify_with_datasets(tmp: Path, counts: Mapping[str, Mapping[str, int]]) ->
                 raise PublishError(f"load_dataset({config!r}) gave {got}, expected {expected}")
     finally:
         shutil.rmtree(cache, ignore_errors=True)
-
-
-# -- putting it in place -----------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _lock(root: Path) -> Iterator[None]:
-    """One publisher per root at a time (so stale temp dirs can be swept safely)."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no lock, still atomic per rename
-        yield
-        return
-    root.mkdir(parents=True, exist_ok=True)
-    with (root / ".publish.lock").open("a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _remove_stale(root: Path) -> None:
-    """Leftovers of a publisher that was killed (we hold the lock, so none is running)."""
-    for p in (root / SNAPSHOTS_DIR).glob(".tmp-*"):
-        shutil.rmtree(p, ignore_errors=True)
-    for p in (root / SNAPSHOTS_DIR).glob(".old-*"):
-        shutil.rmtree(p, ignore_errors=True)
-    for p in root.glob(".latest-*"):
-        with contextlib.suppress(OSError):
-            p.unlink()
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two paths in one atomic step (Linux renameat2 RENAME_EXCHANGE); False if unsupported."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        fn = ctypes.CDLL(None, use_errno=True).renameat2
-    except (OSError, AttributeError):
-        return False
-    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    at_fdcwd, rename_exchange = -100, 2
-    if fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
-        return False
-    raise OSError(err, os.strerror(err), str(b))
-
-
-def _replace_dir(new: Path, target: Path) -> Path | None:
-    """Put ``new`` at ``target``; return where the old target now is (to delete), or None."""
-    if not target.exists():
-        os.rename(new, target)
-        return None
-    if _exchange(new, target):
-        return new  # the old content now sits at the temp path
-    # no atomic exchange: two renames, with a brief moment where target is absent
-    old = target.with_name(f".old-{target.name}-{secrets.token_hex(4)}")
-    os.rename(target, old)
-    try:
-        os.rename(new, target)
-    except BaseException:
-        os.rename(old, target)
-        raise
-    return old
-
-
-def _undo_replace(target: Path, old: Path | None, tmp: Path) -> None:
-    """Put the previous snapshot back after a failure past the swap; the new one goes to tmp."""
-    if old is None:
-        os.rename(target, tmp)
-    elif old == tmp:
-        if not _exchange(tmp, target):
-            raise PublishError("could not swap the previous snapshot back")  # pragma: no cover
-    else:
-        os.rename(target, tmp)
-        os.rename(old, target)
-
-
-def _point_latest(root: Path, snapshot: str) -> None:
-    """Write LATEST (a text file, for stores without symlinks) and the ``latest`` symlink, each by
-    an atomic os.replace of a freshly made temporary."""
-    link = root / LATEST_LINK
-    if link.exists() and not link.is_symlink():
-        raise PublishError(f"{link} exists and is not a symlink")
-    token = secrets.token_hex(4)
-    tmp_file = root / f".latest-{token}.txt"
-    tmp_file.write_text(snapshot + "\n", encoding="utf-8")
-    tmp_link = root / f".latest-{token}"
-    try:
-        os.symlink(Path(SNAPSHOTS_DIR) / snapshot, tmp_link, target_is_directory=True)
-        has_link = True
-    except (OSError, NotImplementedError):
-        has_link = False  # e.g. Windows without the privilege: LATEST alone marks it
-    previous = (root / LATEST_FILE).read_bytes() if (root / LATEST_FILE).exists() else None
-    try:
-        os.replace(tmp_file, root / LATEST_FILE)
-        if has_link:
-            os.replace(tmp_link, link)
-        elif link.is_symlink():
-            link.unlink()  # readers prefer the link; a stale one must not outvote LATEST
-    except BaseException:
-        if previous is not None:
-            (root / LATEST_FILE).write_bytes(previous)
-        else:
-            with contextlib.suppress(OSError):
-                (root / LATEST_FILE).unlink()
-        for p in (tmp_file, tmp_link):
-            with contextlib.suppress(OSError):
-                p.unlink()
-        raise

@@ -33,21 +33,11 @@ def _device(name: str | None) -> str:
 
 
 def load_model(path: str, device: str, dtype: str = "auto") -> tuple[Any, Any]:
-    """A causal LM and its tokenizer from a local directory (never the hub); frozen, eval mode."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    """A causal LM and its tokenizer through the project's one safe loader (local folder or local
+    cache, safetensors only, no code from the folder); frozen, eval mode."""
+    from dafset.lm.load import load_causal_lm
 
-    if dtype == "auto":
-        dtype = "bfloat16" if device.startswith("cuda") else "float32"
-    try:
-        tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=getattr(torch, dtype))
-    except (OSError, ValueError) as exc:
-        raise DafsetError(f"cannot load model {path!r} ({str(exc).splitlines()[0]})") from exc
-    model.to(device).eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model, tok
+    return load_causal_lm(path, device=device, dtype=dtype)
 
 
 def _flat_cases(groups: dict[str, list[Any]]) -> list[Any]:
