@@ -72,7 +72,7 @@ FACT_SCHEMA = pa.schema(
 
 # -- Sample -------------------------------------------------------------------------------------
 
-LOCALITY_TYPE = pa.struct([pa.field("prompt", _STR), pa.field("answer", _STR), pa.field("kind", _STR)])
+LOCALITY_TYPE = pa.struct([pa.field("prompt", _STR), pa.field("answers", _STR_LIST), pa.field("kind", _STR)])
 PREFIX_TYPE = pa.struct([pa.field("text", _STR), pa.field("kind", _STR), pa.field("polarity", _STR)])
 EVIDENCE_TYPE = pa.struct(list(EVIDENCE_FIELDS))
 

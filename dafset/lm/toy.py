@@ -67,26 +67,85 @@ def train_tokenizer(sentences: Sequence[str], vocab_size: int = 4096) -> PreTrai
     )
 
 
-def toy_config(tokenizer: PreTrainedTokenizerFast, shape: ToyShape | None = None) -> GPT2Config:
+def tiny_gpt2_config(
+    vocab_size: int,
+    shape: ToyShape | None = None,
+    bos_token_id: int = 0,
+    eos_token_id: int = 0,
+    pad_token_id: int | None = 0,
+) -> GPT2Config:
+    """THE tiny GPT-2 configuration (every toy GPT-2 of the project is built from it): no dropout
+    (short runs learn faster without it), GPT-2's tanh GELU as one fused kernel (the same function
+    as "gelu_new", which runs as five elementwise ops and took a quarter of the toy's CPU time)."""
     from transformers import GPT2Config
 
     shape = shape or ToyShape()
-    config = GPT2Config(
-        vocab_size=len(tokenizer),
+    return GPT2Config(
+        vocab_size=vocab_size,
         n_positions=shape.n_positions,
         n_embd=shape.n_embd,
         n_layer=shape.n_layer,
         n_head=shape.n_head,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        # GPT-2's tanh GELU as one fused kernel: the same function as "gelu_new", which runs as
-        # five elementwise ops and took a quarter of the toy's CPU time
+        bos_token_id=bos_token_id,
+        eos_token_id=eos_token_id,
+        pad_token_id=pad_token_id,
         activation_function="gelu_pytorch_tanh",
-        # a short run learns faster without dropout, and the toy is never fine-tuned further
         resid_pdrop=0.0,
         embd_pdrop=0.0,
         attn_pdrop=0.0,
+    )
+
+
+def tiny_gpt2(
+    vocab_size: int,
+    n_layer: int = 2,
+    n_embd: int = 64,
+    n_head: int = 4,
+    n_positions: int = 128,
+    seed: int = 0,
+) -> GPT2LMHeadModel:
+    """A randomly initialised tiny GPT-2 (eval mode), seeded."""
+    import torch
+    from transformers import GPT2LMHeadModel
+
+    torch.manual_seed(seed)
+    shape = ToyShape(vocab_size, n_layer, n_embd, n_head, n_positions)
+    return GPT2LMHeadModel(tiny_gpt2_config(vocab_size, shape)).eval()
+
+
+def tiny_llama(
+    vocab_size: int,
+    n_layer: int = 2,
+    hidden: int = 64,
+    n_head: int = 4,
+    intermediate: int = 128,
+    seed: int = 0,
+) -> Any:
+    """A randomly initialised tiny Llama (nn.Linear layout, the other weight layout the trainer
+    supports), seeded, eval mode."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=hidden,
+        intermediate_size=intermediate,
+        num_hidden_layers=n_layer,
+        num_attention_heads=n_head,
+        num_key_value_heads=n_head,
+        max_position_embeddings=128,
+        bos_token_id=0,
+        eos_token_id=0,
+        pad_token_id=0,
+    )
+    return LlamaForCausalLM(cfg).eval()
+
+
+def toy_config(tokenizer: PreTrainedTokenizerFast, shape: ToyShape | None = None) -> GPT2Config:
+    """The saved TOY model's configuration: the tiny GPT-2 plus the markers that say it is a toy."""
+    config = tiny_gpt2_config(
+        len(tokenizer), shape, tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id
     )
     config.dafset_toy = True  # the marker load_causal_lm and readers look for
     config.dafset_toy_name = TOY_NAME  # save_pretrained drops name_or_path; this stays

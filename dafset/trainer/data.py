@@ -50,6 +50,7 @@ class EditCase:
     property: str = ""
     criterion: str = ""
     id: str = ""
+    relation_id: str = ""  # cases of one relation give the "other subject" prompts of specificity
 
 
 # -- readers ------------------------------------------------------------------------------------
@@ -64,14 +65,15 @@ def case_from_sample(row: Mapping[str, Any]) -> EditCase:
         target_true=row.get("target_true"),
         rephrases=list(row.get("rephrase_prompts") or []),
         locality=[
-            LocalityPrompt(lp["prompt"], lp["answer"], lp.get("kind") or "")
+            LocalityPrompt(lp["prompt"], lp["answers"][0], lp.get("kind") or "")
             for lp in row.get("locality") or []
-            if lp.get("prompt") and lp.get("answer")
+            if lp.get("prompt") and lp.get("answers")
         ],
         prefixes=[p["text"] for p in row.get("prefix") or [] if p.get("text")],
         property=row.get("property") or "",
         criterion=row.get("criterion") or "",
         id=row.get("id") or "",
+        relation_id=row.get("relation_id") or "",
     )
 
 
@@ -141,6 +143,7 @@ def load_zsre(path: str | Path) -> list[EditCase]:
                 locality=[LocalityPrompt(r["loc"], r["loc_ans"], "nq")] if r.get("loc") else [],
                 property="zsre",
                 id=str(r.get("case_id", len(out))),
+                relation_id=str(r.get("relation_id") or ""),
             )
         )
     return out
@@ -162,6 +165,7 @@ def load_counterfact(path: str | Path) -> list[EditCase]:
                 locality=[LocalityPrompt(loc, r["locality_ground_truth"], "cf")] if loc else [],
                 property="counterfact",
                 id=str(r.get("case_id", len(out))),
+                relation_id=str(r.get("relation_id") or ""),
             )
         )
     return out

@@ -10,8 +10,12 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+# the one tiny-model factory lives in dafset.lm.toy; re-exported for the trainer's tests and benches
+from dafset.lm.toy import tiny_gpt2, tiny_llama  # noqa: F401
 
 # relation -> (prompt template, rephrase templates, values); "{s}" is the subject
 RELATIONS: dict[str, tuple[str, list[str], list[str]]] = {
@@ -98,6 +102,8 @@ def toy_samples(
         true = world[s][r]
         new = rng.choice([v for v in values if v != true])
         other = rng.choice([o for o in subjects if o != s])
+        # the hard neighbour: another subject whose true value is the edited fact's true value
+        similar = [o for o in subjects if o != s and world[o][r] == true]
         r2 = rng.choice([x for x in RELATIONS if x != r])
         prop = props[k % len(props)]
         criterion = {
@@ -122,8 +128,20 @@ def toy_samples(
                 "edit_kind": "counterfactual",
                 "rephrase_prompts": [t.format(s=s) for t in rephrases],
                 "locality": [
-                    {"prompt": prompt.format(s=other), "answer": world[other][r], "kind": "same_relation"},
-                    {"prompt": RELATIONS[r2][0].format(s=s), "answer": world[s][r2], "kind": "same_subject"},
+                    {"prompt": prompt.format(s=other), "answers": [world[other][r]], "kind": "same_relation"},
+                    *(
+                        [
+                            {"prompt": prompt.format(s=o), "answers": [true], "kind": "same_relation_similar"}
+                            for o in rng.sample(similar, 1)
+                        ]
+                        if similar
+                        else []
+                    ),
+                    {
+                        "prompt": RELATIONS[r2][0].format(s=s),
+                        "answers": [world[s][r2]],
+                        "kind": "same_subject",
+                    },
                 ],
                 "prefix": (
                     [{"text": t, "kind": kd, "polarity": pol} for t, kd, pol in rng.sample(PREFIXES, 2)]
@@ -171,12 +189,21 @@ def write_dafset(splits: Mapping[str, Sequence[Mapping[str, Any]]], out_dir: str
 
 
 def toy_dafset(
-    out_dir: str | Path, n_subjects: int = 60, n_train: int = 160, n_test: int = 60, seed: int = 0
+    out_dir: str | Path,
+    n_subjects: int = 60,
+    n_train: int = 160,
+    n_test: int = 60,
+    seed: int = 0,
+    n_validation: int = 0,
 ) -> tuple[Path, dict[str, dict[str, str]]]:
-    """A toy world and a DAFSet directory of its edit cases (train / test splits)."""
+    """A toy world and a DAFSet directory of its edit cases: train / (validation) / test splits of
+    disjoint (subject, relation) facts."""
     world = toy_world(n_subjects, seed)
-    rows = toy_samples(world, n_train + n_test, seed)
-    return write_dafset({"train": rows[:n_train], "test": rows[n_train:]}, out_dir), world
+    rows = toy_samples(world, n_train + n_validation + n_test, seed)
+    splits = {"train": rows[:n_train], "test": rows[n_train + n_validation :]}
+    if n_validation:
+        splits["validation"] = rows[n_train : n_train + n_validation]
+    return write_dafset(splits, out_dir), world
 
 
 # -- tokenizer and models -----------------------------------------------------------------------
@@ -197,86 +224,55 @@ def word_tokenizer(texts: Iterable[str]) -> Any:
     )
 
 
-def tiny_gpt2(
-    vocab_size: int,
-    n_layer: int = 2,
-    n_embd: int = 64,
-    n_head: int = 4,
-    n_positions: int = 128,
-    seed: int = 0,
-) -> Any:
-    import torch
-    from transformers import GPT2Config, GPT2LMHeadModel
+@dataclass(frozen=True)
+class PretrainRecipe:
+    """How the toy LM learns its facts: AdamW with linear warm-up and cosine decay on every token
+    of the true-fact sentences (the texts are tokenised once). Measured: on the toy world
+    (120 subjects x 5 relations x 3 templates) the default reaches fact accuracy >= 0.9 on both
+    edit prompts and rephrases; see docs/trainer.md."""
 
-    torch.manual_seed(seed)
-    cfg = GPT2Config(
-        vocab_size=vocab_size,
-        n_positions=n_positions,
-        n_embd=n_embd,
-        n_layer=n_layer,
-        n_head=n_head,
-        resid_pdrop=0.0,
-        embd_pdrop=0.0,
-        attn_pdrop=0.0,
-        bos_token_id=0,
-        eos_token_id=0,
-        pad_token_id=0,
-    )
-    return GPT2LMHeadModel(cfg).eval()
-
-
-def tiny_llama(
-    vocab_size: int,
-    n_layer: int = 2,
-    hidden: int = 64,
-    n_head: int = 4,
-    intermediate: int = 128,
-    seed: int = 0,
-) -> Any:
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(seed)
-    cfg = LlamaConfig(
-        vocab_size=vocab_size,
-        hidden_size=hidden,
-        intermediate_size=intermediate,
-        num_hidden_layers=n_layer,
-        num_attention_heads=n_head,
-        num_key_value_heads=n_head,
-        max_position_embeddings=128,
-        bos_token_id=0,
-        eos_token_id=0,
-        pad_token_id=0,
-    )
-    return LlamaForCausalLM(cfg).eval()
+    steps: int = 600
+    batch_size: int = 64
+    lr: float = 3e-3
+    warmup: int = 30
+    weight_decay: float = 0.0
+    seed: int = 0
 
 
 def pretrain(
-    model: Any,
-    tokenizer: Any,
-    texts: Sequence[str],
-    steps: int = 300,
-    batch_size: int = 32,
-    lr: float = 3e-3,
-    seed: int = 0,
+    model: Any, tokenizer: Any, texts: Sequence[str], recipe: PretrainRecipe | None = None
 ) -> list[float]:
-    """Brief causal-LM training on ``texts`` (all tokens), so the toy model knows its facts."""
+    """Causal-LM training on ``texts`` (all tokens), so the toy model knows its facts; the model
+    ends frozen in eval mode. Returns the loss of every step."""
+    import math
+
     import torch
 
-    rng = random.Random(seed)
-    params = [p for p in model.parameters()]
+    recipe = recipe or PretrainRecipe()
+    torch.manual_seed(recipe.seed)
+    gen = torch.Generator().manual_seed(recipe.seed)
+    enc = tokenizer(list(texts), return_tensors="pt", padding=True)
+    ids, att = enc["input_ids"], enc["attention_mask"]
+    params = list(model.parameters())
     for p in params:
         p.requires_grad_(True)
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    opt = torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+
+    def lr_at(step: int) -> float:  # linear warm-up, cosine decay to 10%
+        if step < recipe.warmup:
+            return recipe.lr * (step + 1) / recipe.warmup
+        progress = (step - recipe.warmup) / max(1, recipe.steps - recipe.warmup)
+        return recipe.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
     model.train()
     losses = []
-    for _ in range(steps):
-        batch = tokenizer(
-            rng.sample(list(texts), min(batch_size, len(texts))), return_tensors="pt", padding=True
-        )
-        labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
-        loss = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels).loss
+    for step in range(recipe.steps):
+        pick = torch.randint(len(ids), (min(recipe.batch_size, len(ids)),), generator=gen)
+        width = int(att[pick].sum(1).max())
+        b_ids, b_att = ids[pick, :width], att[pick, :width]
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step)
+        loss = model(input_ids=b_ids, attention_mask=b_att, labels=b_ids.masked_fill(b_att == 0, -100)).loss
         opt.zero_grad()
         loss.backward()
         opt.step()
