@@ -1,21 +1,29 @@
-"""Edit quality of DAFNet, MEND and fine-tuning on a TOY model, by the trainer's own protocol.
+"""Edit quality of DAFNet, MEND and fine-tuning on a TOY world, by the trainer's own protocol.
 
-    python bench/edit_quality.py [--data DAFSET_DIR] [--T 1 10 100] [--steps 300] [--out res.json]
+    python bench/edit_quality.py [--seeds 0 1 2] [--T 1 10 100] [--set key=value ...] [--out res.json]
 
-Without --data it builds the bundled sample DAFSet (`dafset build --source sample`) in a temporary
-directory; if that fails it falls back to the trainer's synthetic toy DAFSet and says so. A tiny
-GPT-2 (random init, word-level tokenizer trained on the data's sentences) is pre-trained briefly on
-the true facts, editors are meta-trained on the train split, and all methods are scored on the
-evaluation split(s): chunks of T sequential edits, all T scored after the last one, restore between
-chunks. The model is a toy: the numbers compare methods under one protocol; they say nothing about
-real LMs.
+The toy world (dafset.trainer.toy): made-up subjects with 5 relations of 8 values each, a DAFSet
+directory of counterfactual edits on its facts (train / validation / test: disjoint facts), a
+word-level tokenizer and a tiny GPT-2 pre-trained until it knows the facts (fact accuracy is
+printed and saved). Editors are meta-trained on the train split once per training seed and
+scored on the evaluation split by dafset.trainer.evaluate: chunks of T sequential edits, all T
+scored after the last one, restore between chunks; the same chunks for every method and seed, so
+method differences are paired per case (bootstrap 95% CIs, dafset.trainer.stats).
+
+Every knob is a config field: the bench's values are BENCH_SETTINGS below, `--set key=value`
+changes any field of EditorConfig / TrainConfig / EvalConfig for every editor, and
+`--dafnet-set` only for DAFNet. `dafset train --set ...` / `dafset eval --set ...` take the same.
+Tune with `--eval-split validation`; the test split is for the final table.
+
+`--data DIR` evaluates on a given DAFSet directory instead (its train split for meta-training).
+The model is a toy: the numbers compare methods under one protocol on a world the model knows;
+they say nothing about real LMs.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,33 +33,29 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-
-def build_sample(tmp: Path) -> Path | None:
-    """`dafset build --source sample` into tmp; None (with a message) when it fails."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "dafset.cli",
-        "build",
-        "--source",
-        "sample",
-        "--out",
-        str(tmp / "build"),
-        "--no-figures",
-    ]
-    try:
-        run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        print(f"[bench] `dafset build --source sample` failed ({exc}); using the TOY DAFSet instead")
-        return None
-    latest = tmp / "build" / "latest"
-    if run.returncode != 0 or not (latest / "README.md").is_file():
-        tail = (run.stderr or run.stdout).strip().splitlines()[-1:] or ["no output"]
-        print(
-            f"[bench] `dafset build --source sample` failed (exit {run.returncode}: {tail[0]}); using the TOY DAFSet instead"
-        )
-        return None
-    return latest
+# The bench's editor/training values (config field = value); everything else is the dataclass default.
+BENCH_SETTINGS = [
+    "attn_dim=64",
+    "score_dim=32",
+    "ffn_dim=128",
+    "init_edit_lr=0.01",
+    "last_blocks=2",
+    "steps=300",
+    "lr=1e-3",
+    "lr_step=1e-3",
+    "lambda_loc=0.2",
+    "max_edits=100",
+    "curriculum_start=1",
+    "curriculum_patience=10",
+    "curriculum_ema=0.1",
+    "loss_max_items=64",
+    "max_length=64",
+    "batch_size=64",
+    "ft_steps=5",
+    "ft_lr=1e-2",
+]
+DAFNET_SETTINGS: list[str] = []
+SHOWN = ("rel", "gen", "gen_other", "spec", "loc")
 
 
 def corpus_of(cases: list[Any]) -> tuple[list[str], list[str]]:
@@ -63,144 +67,194 @@ def corpus_of(cases: list[Any]) -> tuple[list[str], list[str]]:
             facts += [f"{p} {c.target_true}" for p in (c.prompt, *c.rephrases)]
         for lp in c.locality:
             facts.append(f"{lp.prompt} {lp.answer}")
-    return texts + facts, facts
+    return texts + facts, sorted(set(facts))
+
+
+def parse_args() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, help="a DAFSet directory (default: the toy world's)")
+    ap.add_argument("--subjects", type=int, default=120, help="toy world: subjects (x5 relations = facts)")
+    ap.add_argument("--split-sizes", type=int, nargs=3, default=[200, 100, 300], help="train validation test")
+    ap.add_argument("--eval-split", default="test", help="test (final) | validation (tuning)")
+    ap.add_argument("--T", type=int, nargs="+", default=[1, 10, 100])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="editor training seeds")
+    ap.add_argument("--methods", nargs="+", default=["none", "dafnet", "mend", "ft"])
+    ap.add_argument("--set", dest="settings", action="append", default=[], help="key=value (any config field)")
+    ap.add_argument("--dafnet-set", action="append", default=[], help="key=value for DAFNet only")
+    ap.add_argument("--pretrain-steps", type=int, default=600)
+    ap.add_argument("--model-layers", type=int, default=4)
+    ap.add_argument("--model-width", type=int, default=128)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", type=Path, help="write every result document here (JSON)")
+    return ap.parse_args()
+
+
+def build_world(args: argparse.Namespace, tmp: Path) -> tuple[Path, str]:
+    from dafset.trainer import toy
+
+    if args.data is not None:
+        return args.data, f"given DAFSet {args.data}"
+    n_train, n_val, n_test = args.split_sizes
+    path, _ = toy.toy_dafset(
+        tmp / "toy", n_subjects=args.subjects, n_train=n_train, n_validation=n_val, n_test=n_test, seed=0
+    )
+    return path, f"toy world ({args.subjects} subjects x 5 relations)"
+
+
+def run_method(method: str, seed: int, ctx: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """Train (editors) and evaluate one method at one training seed; the result document."""
+    from dafset.trainer.baselines import AuxEditSession, FineTuneSession, NoEdit
+    from dafset.trainer.config import EditorConfig, EvalConfig, TrainConfig, apply_settings, to_dict
+    from dafset.trainer.evaluate import evaluate
+    from dafset.trainer.layouts import find_edit_modules
+    from dafset.trainer.train import train
+
+    model, tok = ctx["model"], ctx["tok"]
+    ecfg, tcfg, vcfg = EditorConfig(), TrainConfig(), EvalConfig()
+    extra = args.dafnet_set if method.startswith("dafnet") else []
+    apply_settings(BENCH_SETTINGS + args.settings + [f"method={method.split('-')[0]}"], ecfg, tcfg, vcfg)
+    if method == "dafnet":
+        apply_settings(DAFNET_SETTINGS + extra, ecfg, tcfg, vcfg)
+    tcfg.seed, vcfg.T, vcfg.split = seed, list(args.T), args.eval_split
+    meta: dict[str, Any] = {"method": method, "seed": seed, "eval": to_dict(vcfg)}
+    t0 = time.perf_counter()
+    if method in ("dafnet", "mend"):
+        res = train(model, tok, ctx["train"], ecfg, tcfg, progress=False)
+        editor, names = res.editor, res.editor.names
+        meta |= {"editor": to_dict(ecfg), "train": to_dict(tcfg), "train_seconds": time.perf_counter() - t0}
+        meta["curve"] = [
+            {k: h[k] for k in ("step", "n_edits", "n_max", "loss", "rel", "edit_lr", "retention")}
+            for h in res.history
+        ]
+
+        def session() -> Any:
+            return AuxEditSession(model, tok, editor, vcfg.max_length)
+    else:
+        names = find_edit_modules(model, last_blocks=ecfg.last_blocks)
+
+        def session() -> Any:
+            if method == "none":
+                return NoEdit()
+            return FineTuneSession(model, tok, names, vcfg.ft_steps, vcfg.ft_lr, vcfg.max_length)
+
+    return evaluate(model, tok, ctx["eval"], session, names, vcfg, meta=meta)
+
+
+def fmt(ms: dict[str, Any]) -> str:
+    return "  -  " if ms["mean"] is None else f"{ms['mean']:.2f}±{ms['std']:.2f}"
+
+
+def report(docs: dict[str, list[dict[str, Any]]], args: argparse.Namespace, header: str) -> dict[str, Any]:
+    """Print the table (mean ± std over seeds) and DAFNet − MEND paired CIs; return the summary."""
+    from dafset.trainer.stats import case_means, mean_std, paired_bootstrap
+
+    summary: dict[str, Any] = {}
+    print(f"\n{header}")
+    print(f"{'method':<8}{'T':>5}{'chunks':>7}  " + "".join(f"{m:>12}" for m in SHOWN))
+    for method, runs in docs.items():
+        for k, T in enumerate(args.T):
+            rows = [r["results"][k] for r in runs]
+            cell = {m: mean_std([r[m] for r in rows]) for m in SHOWN}
+            summary[f"{method}/T{T}"] = cell
+            print(f"{method:<8}{T:>5}{rows[0]['n_chunks']:>7}  " + "".join(f"{fmt(cell[m]):>12}" for m in SHOWN))
+    pairs = [(a, b) for a, b in (("dafnet", "mend"), ("dafnet", "ft")) if a in docs and b in docs]
+    for a, b in pairs:
+        print(f"\n{a} − {b}, paired over cases (each case averaged over seeds), bootstrap 95% CI:")
+        for k, T in enumerate(args.T):
+            cells = []
+            for m in ("rel", "spec", "loc"):
+                ci = paired_bootstrap(
+                    case_means([r["results"][k]["per_case"] for r in docs[a]], m),
+                    case_means([r["results"][k]["per_case"] for r in docs[b]], m),
+                )
+                summary[f"{a}-{b}/T{T}/{m}"] = ci
+                cells.append(
+                    f"{m} {ci['diff']:+.3f} [{ci['lo']:+.3f}, {ci['hi']:+.3f}]" if ci["n"] else f"{m} -"
+                )
+            print(f"  T={T:<4} " + "   ".join(cells))
+    return summary
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, help="a DAFSet directory (default: build the sample)")
-    ap.add_argument("--T", type=int, nargs="+", default=[1, 10, 100])
-    ap.add_argument("--eval-splits", nargs="+", default=["test", "validation"], help="scored together")
-    ap.add_argument("--steps", type=int, default=200, help="meta-training steps per editor")
-    ap.add_argument("--pretrain-steps", type=int, default=600)
-    ap.add_argument("--max-edits", type=int, default=100, help="curriculum ceiling")
-    ap.add_argument("--lambda-loc", type=float, default=0.2, help="reference 0.2 (rel and gen stay 0.1)")
-    ap.add_argument(
-        "--methods",
-        nargs="+",
-        default=["none", "dafnet", "mend", "ft"],
-        help="none dafnet dafnet-decay mend ft (dafnet-decay: fusion='decay' instead of the reference's stick-breaking)",
-    )
-    ap.add_argument("--ft-steps", type=int, default=5)
-    ap.add_argument("--ft-lr", type=float, default=1e-2)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, help="write every result document here (JSON)")
-    args = ap.parse_args()
-
+    args = parse_args()
     import torch
 
     from dafset.trainer import toy
-    from dafset.trainer.baselines import AuxEditSession, FineTuneSession, NoEdit
-    from dafset.trainer.config import EditorConfig, EvalConfig, TrainConfig
     from dafset.trainer.data import load_dafset
-    from dafset.trainer.evaluate import evaluate
-    from dafset.trainer.train import train
 
     torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
+    docs: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="dafset-bench-") as tmp_name:
-        tmp = Path(tmp_name)
-        data, kind = args.data, "given"
-        if data is None:
-            data, kind = build_sample(tmp), "sample"
-        if data is None:
-            data, _ = toy.toy_dafset(tmp / "toy", n_subjects=80, n_train=260, n_test=140, seed=args.seed)
-            kind = "toy"
+        data, kind = build_world(args, Path(tmp_name))
         train_sources = load_dafset(data, "train")
-        eval_cases = []
-        for split in args.eval_splits:
-            try:
-                eval_cases += [c for v in load_dafset(data, split).values() for c in v]
-            except Exception as exc:  # a split the directory does not have
-                print(f"[bench] split {split!r} skipped: {exc}")
-        all_cases = [c for v in train_sources.values() for c in v] + eval_cases
-        texts, facts = corpus_of(all_cases)
+        eval_cases = [c for v in load_dafset(data, args.eval_split).values() for c in v]
+        every = [c for v in train_sources.values() for c in v] + eval_cases
+        if args.data is None:  # the toy LM learns every true fact of its world, all templates
+            world = toy.toy_world(args.subjects, 0)
+            facts = toy.toy_corpus(world)
+            texts = facts + [c.target_new for c in every] + [p for p, _, _ in toy.PREFIXES]
+        else:
+            texts, facts = corpus_of(every)
         tok = toy.word_tokenizer(texts)
-        model = toy.tiny_gpt2(len(tok), n_layer=4, n_embd=128, seed=args.seed)
+        model = toy.tiny_gpt2(len(tok), n_layer=args.model_layers, n_embd=args.model_width, seed=0)
         t0 = time.perf_counter()
-        losses = toy.pretrain(model, tok, facts, steps=args.pretrain_steps, lr=2e-3, seed=args.seed)
+        losses = toy.pretrain(model, tok, facts, toy.PretrainRecipe(steps=args.pretrain_steps))
+        pre_s = time.perf_counter() - t0
+        ctx = {"model": model, "tok": tok, "train": train_sources, "eval": eval_cases}
         print(
-            f"[bench] data: {kind} DAFSet {data} — train {sum(map(len, train_sources.values()))} cases "
-            f"{ {k: len(v) for k, v in train_sources.items()} }, eval {len(eval_cases)} ({'+'.join(args.eval_splits)})"
+            f"[bench] data: {kind}; train {sum(map(len, train_sources.values()))} cases, "
+            f"eval {len(eval_cases)} ({args.eval_split}); settings {' '.join(BENCH_SETTINGS + args.settings)}"
+            + (f"; dafnet {' '.join(DAFNET_SETTINGS + args.dafnet_set)}" if DAFNET_SETTINGS or args.dafnet_set else "")
         )
         print(
-            f"[bench] TOY GPT-2 4x128, vocab {len(tok)}, pre-trained {args.pretrain_steps} steps on "
-            f"{len(facts)} true-fact sentences: loss {losses[0]:.2f} -> {losses[-1]:.2f} ({time.perf_counter() - t0:.0f}s)"
+            f"[bench] TOY GPT-2 {args.model_layers}x{args.model_width}, vocab {len(tok)}, pre-trained "
+            f"{args.pretrain_steps} steps on {len(facts)} true-fact sentences: loss {losses[0]:.2f} -> "
+            f"{losses[-1]:.2f} in {pre_s:.0f}s ({args.threads} torch thread(s))"
         )
-        aux = dict(attn_dim=64, score_dim=32, ffn_dim=128, init_edit_lr=0.01, last_blocks=2)
-        tcfg = TrainConfig(
-            steps=args.steps,
-            lr=1e-3,
-            lr_step=1e-3,
-            lambda_loc=args.lambda_loc,
-            max_edits=args.max_edits,
-            curriculum_start=1,
-            curriculum_patience=10,
-            curriculum_ema=0.1,
-            loss_max_items=64,
-            max_length=64,
-            seed=args.seed,
-        )
-        editors = {
-            "dafnet": EditorConfig(method="dafnet", **aux),
-            "dafnet-decay": EditorConfig(method="dafnet", fusion="decay", **aux),
-            "mend": EditorConfig(method="mend", **aux),
-        }
-        ecfg = EvalConfig(T=args.T, max_length=64, batch_size=64)
-        docs: dict[str, Any] = {}
         for method in args.methods:
-            t0 = time.perf_counter()
-            if method in editors:
-                res = train(model, tok, train_sources, editors[method], tcfg, progress=False)
-                editor, names = res.editor, res.editor.names
-                last = res.history[-20:]
+            seeds = args.seeds if method in ("dafnet", "mend") else args.seeds[:1]
+            for seed in seeds:
+                t0 = time.perf_counter()
+                doc = run_method(method, seed, ctx, args)
+                docs.setdefault(method, []).append(doc)
+                curve = doc.get("curve")
+                grown = f", curriculum N={curve[-1]['n_max']}" if curve else ""
                 print(
-                    f"[bench] trained {method}: {args.steps} steps in {time.perf_counter() - t0:.0f}s, "
-                    f"curriculum N={res.history[-1]['n_max']}, last-20 loss {sum(h['loss'] for h in last) / len(last):.3f}, "
-                    f"step size {res.history[-1]['edit_lr']:.4f}"
+                    f"[bench] {method} seed {seed}: {time.perf_counter() - t0:.0f}s{grown}; "
+                    + "  ".join(
+                        f"T={r['T']} rel {r['rel']:.2f} spec {r['spec']:.2f} loc {r['loc']:.2f}"
+                        for r in doc["results"]
+                    ),
+                    flush=True,
                 )
-
-                def session(editor: Any = editor) -> Any:
-                    return AuxEditSession(model, tok, editor, 64)
-            else:
-                from dafset.trainer.layouts import find_edit_modules
-
-                names = find_edit_modules(model, last_blocks=2)
-
-                def session(method: str = method, names: list[str] = names) -> Any:
-                    if method == "none":
-                        return NoEdit()
-                    return FineTuneSession(model, tok, names, args.ft_steps, args.ft_lr, 64)
-
-            t1 = time.perf_counter()
-            docs[method] = evaluate(model, tok, eval_cases, session, names, ecfg, meta={"method": method})
-            print(f"[bench] evaluated {method} in {time.perf_counter() - t1:.0f}s")
-
-    print()
-    print(
-        f"Rel / Gen / Loc, TOY GPT-2 (4 layers, d=128; edits in the last 2 blocks), {kind} data, "
-        f"eval {len(eval_cases)} cases; chunks of T sequential edits, restore between chunks"
+    facts_acc = next(iter(docs.values()))[0]["fact_accuracy"]
+    header = (
+        f"Toy GPT-2 ({args.model_layers}x{args.model_width}; edits in the last blocks), {kind}, "
+        f"eval {len(eval_cases)} {args.eval_split} cases; fact accuracy of the unedited model: "
+        f"prompts {facts_acc['prompt']:.3f}, rephrases {facts_acc['rephrase']:.3f}. "
+        f"Mean ± std over training seeds {args.seeds} (none/ft: deterministic, seed {args.seeds[0]}); "
+        f"chunks of T sequential edits, restore between chunks; spec = Gen − Gen(other subject)"
     )
-    header = f"{'method':<14}" + "".join(f"{'T=' + str(t):>22}" for t in args.T)
-    print(header)
-    print(f"{'':<14}" + "".join(f"{'Rel   Gen   Loc  (n)':>22}" for _ in args.T))
-    for method, doc in docs.items():
-        cells = []
-        for r in doc["results"]:
-            if not r["n_chunks"]:
-                cells.append(f"{'no complete chunk':>22}")
-                continue
-            vals = " ".join(f"{r[m]:.2f}" if r[m] is not None else "  - " for m in ("rel", "gen", "loc"))
-            cells.append(f"{vals} ({r['n_chunks']})".rjust(22))
-        print(f"{method:<14}" + "".join(cells))
-    print(
-        f"\n(n) = chunks scored. ft = {args.ft_steps} Adam steps per edit at lr {args.ft_lr}; "
-        f"editors meta-trained {args.steps} steps. Total {time.perf_counter() - t_start:.0f}s."
-    )
+    summary = report(docs, args, header)
+    total = time.perf_counter() - t_start
+    print(f"\nTotal {total:.0f}s.")
     if args.out:
-        args.out.write_text(json.dumps(docs, indent=2, default=str) + "\n")
+        args.out.write_text(json.dumps({"summary": summary, "runs": docs}, indent=2, default=str) + "\n")
         print(f"wrote {args.out}")
+
+    def val(key: str, m: str) -> str:
+        v = summary.get(key, {}).get(m, {}).get("mean")
+        return "nan" if v is None else f"{v:.3f}"
+
+    t1, tn = f"T{args.T[0]}", f"T{args.T[-1]}"
+    print(
+        f"edit_quality: fact_acc={facts_acc['prompt']:.3f} T1_rel_dafnet={val('dafnet/' + t1, 'rel')} "
+        f"T1_loc_dafnet={val('dafnet/' + t1, 'loc')} T100_rel_dafnet={val('dafnet/' + tn, 'rel')} "
+        f"T100_rel_mend={val('mend/' + tn, 'rel')} T100_spec_dafnet={val('dafnet/' + tn, 'spec')} "
+        f"T100_spec_mend={val('mend/' + tn, 'spec')} T100_loc_dafnet={val('dafnet/' + tn, 'loc')} "
+        f"T100_loc_mend={val('mend/' + tn, 'loc')}"
+    )
 
 
 if __name__ == "__main__":

@@ -441,3 +441,99 @@ def test_zsre_and_counterfact_readers(tmp_path: Path) -> None:
     assert first.locality[0].prompt.startswith("Michel Rocard") and first.locality[0].answer == "French"
     assert (second.id, second.target_true, second.locality) == ("1", None, [])
     assert second.subject == "Léon Blum" and second.rephrases == ["Léon Blum spoke the language"]
+
+
+# -- the protocol's specificity probes ----------------------------------------------------------
+
+
+class _OracleSession:
+    """A scripted editor for protocol tests: inside ``applied`` the LM head forces each edited
+    case's new target for inputs of the edit prompt's template — only where they name the edited
+    subject (``local``), or for every subject (a relation-wide push)."""
+
+    def __init__(self, model, tok, local: bool) -> None:
+        self.model, self.tok, self.local = model, tok, local
+        self.cases: list = []
+
+    def edit(self, case) -> None:
+        self.cases.append(case)
+
+    def applied(self):
+        from contextlib import contextmanager
+
+        @contextmanager
+        def hooked():
+            ids_of = {
+                c.subject: self.tok(c.subject, add_special_tokens=False)["input_ids"] for c in self.cases
+            }
+
+            def names(row: list[int], subject: str) -> bool:
+                s = ids_of[subject]
+                return any(row[i : i + len(s)] == s for i in range(len(row) - len(s) + 1))
+
+            def templated(c, row: list[int]) -> bool:  # the input uses one of the relation's templates
+                prompt, rephrases, _ = toy.RELATIONS[list(toy.RELATIONS)[int(c.relation_id[1:]) - 100]]
+                return any(
+                    set(self.tok(t.replace("{s}", ""), add_special_tokens=False)["input_ids"]) <= set(row)
+                    for t in (prompt, *rephrases)
+                )
+
+            def fn(_m, args, out):
+                ids = self.model._oracle_ids
+                out = out.clone()
+                for b in range(ids.shape[0]):
+                    row = ids[b].tolist()
+                    for c in self.cases:
+                        hit = templated(c, row) and (names(row, c.subject) or not self.local)
+                        if hit:
+                            out[b, :, self.tok.convert_tokens_to_ids(c.target_new)] += 1e4
+                return out
+
+            pre = self.model.register_forward_pre_hook(
+                lambda m, a, kw: setattr(m, "_oracle_ids", kw["input_ids"]), with_kwargs=True
+            )
+            h = self.model.lm_head.register_forward_hook(fn)
+            try:
+                yield
+            finally:
+                h.remove()
+                pre.remove()
+
+        return hooked()
+
+    def close(self) -> None:
+        self.cases = []
+
+
+@pytest.mark.parametrize("local", [True, False], ids=["local-oracle", "relation-push"])
+def test_specificity_separates_an_edit_of_one_fact_from_a_relation_wide_push(
+    tmp_path: Path, local: bool
+) -> None:
+    from dafset.trainer.config import EvalConfig
+    from dafset.trainer.evaluate import evaluate
+
+    path, world = toy.toy_dafset(tmp_path / "ds", n_subjects=30, n_train=10, n_test=60, seed=4)
+    cases = [c for v in load_dafset(path, "test").values() for c in v]
+    assert all(c.relation_id and c.subject for c in cases)
+    assert {lp.kind for c in cases for lp in c.locality} == {
+        "same_relation",
+        "same_relation_similar",
+        "same_subject",
+    }
+    tok = toy.word_tokenizer(toy.toy_corpus(world) + [p for p, _, _ in toy.PREFIXES])
+    model = toy.tiny_gpt2(len(tok))
+    names = find_edit_modules(model, last_blocks=1)
+    # (a push of several edits of one relation would conflict, so it is scored one edit at a time)
+    cfg = EvalConfig(T=[1, 10] if local else [1], max_length=64)
+    doc = evaluate(model, tok, cases, lambda: _OracleSession(model, tok, local), names, cfg)
+    for r in doc["results"]:
+        assert r["rel"] == 1.0 and r["gen"] == 1.0  # both reach the new target on the edit's own prompts
+        if local:  # another subject of the relation is untouched: specificity is full
+            assert r["gen_other"] == 0.0 and r["gen_other_similar"] == 0.0 and r["spec"] == 1.0
+        else:  # the push moves every subject of the relation: Gen alone would call it general
+            assert r["gen_other"] == 1.0 and r["gen_other_similar"] == 1.0 and r["spec"] == 0.0
+        assert len(r["per_case"]) == r["n_edits"] and {"id", "chunk", "spec"} <= set(r["per_case"][0])
+    # the relation-wide push is caught by the hard locality kind too
+    kinds = doc["results"][0]["loc_by_kind"]
+    assert (kinds["same_relation_similar"] == 1.0) if local else (kinds["same_relation_similar"] < 0.5)
+    assert doc["fact_accuracy"]["n_prompt"] == len(cases) and "gen_other" in doc["protocol"]

@@ -48,7 +48,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory, test_seed: int):
     corpus = toy.toy_corpus(world)
     tok = toy.word_tokenizer(corpus + [p for p, _, _ in toy.PREFIXES])
     model = toy.tiny_gpt2(len(tok), seed=test_seed)
-    losses = toy.pretrain(model, tok, corpus, steps=400, lr=3e-3, seed=test_seed)
+    losses = toy.pretrain(model, tok, corpus, toy.PretrainRecipe(steps=400, seed=test_seed))
     assert losses[-1] < losses[0] / 3
     train_cases = load_dafset(path, "train")
     test_cases = [c for v in load_dafset(path, "test").values() for c in v]
@@ -263,6 +263,9 @@ def test_cli_train_then_eval(setup, tmp_path: Path) -> None:
     setup["model"].save_pretrained(model_dir)
     setup["tok"].save_pretrained(model_dir)
     ckpt = tmp_path / "editor"
+    # a settings file as a result document carries them (--set wins over it)
+    settings_file = tmp_path / "settings.json"
+    settings_file.write_text(json.dumps({"train": {"max_edits": 4, "curriculum_ema": 0.5, "steps": 99}}))
     runner = CliRunner()
     res = runner.invoke(
         app,
@@ -276,24 +279,24 @@ def test_cli_train_then_eval(setup, tmp_path: Path) -> None:
             str(ckpt),
             "--method",
             "mend",
-            "--steps",
-            "6",
-            "--lr",
-            "1e-3",
-            "--lr-step",
-            "1e-3",
-            "--init-edit-lr",
-            "0.01",
-            "--attn-dim",
-            "16",
-            "--score-dim",
-            "8",
-            "--ffn-dim",
-            "32",
-            "--last-blocks",
-            "2",
-            "--max-edits",
-            "4",
+            "--set",
+            "steps=6",
+            "--set",
+            "lr=1e-3",
+            "--set",
+            "lr_step=1e-3",
+            "--set",
+            "init_edit_lr=0.01",
+            "--set",
+            "attn_dim=16",
+            "--set",
+            "score_dim=8",
+            "--set",
+            "ffn_dim=32",
+            "--set",
+            "last_blocks=2",
+            "--config",
+            str(settings_file),
             "--configs",
             "recent",
             "--configs",
@@ -307,6 +310,9 @@ def test_cli_train_then_eval(setup, tmp_path: Path) -> None:
     assert "saved" in res.output and (ckpt / "editor.safetensors").is_file()
     meta = json.loads((ckpt / "editor.json").read_text())
     assert meta["editor"]["method"] == "mend" and set(meta["data"]["sources"]) == {"recent", "robust"}
+    # every knob reached the configs: from --set, from the file, and --set over the file
+    assert meta["train"]["curriculum_ema"] == 0.5 and meta["train"]["max_edits"] == 4
+    assert meta["train"]["steps"] == 6 and meta["editor"]["attn_dim"] == 16
     out = tmp_path / "res.json"
     res = runner.invoke(
         app,
@@ -336,6 +342,9 @@ def test_cli_train_then_eval(setup, tmp_path: Path) -> None:
     assert doc["method"] == "mend" and doc["protocol"]["T"] == [1, 5]
     assert [r["T"] for r in doc["results"]] == [1, 5] and doc["results"][1]["n_edits"] == 80
     assert doc["model"]["path"] == str(model_dir) and doc["data"]["split"] == "test"
+    # per-case scores, fact accuracy and the specificity probes are in the result file
+    assert len(doc["results"][0]["per_case"]) == 80 and "relation_id" in doc["results"][0]["per_case"][0]
+    assert doc["fact_accuracy"]["n_prompt"] == 80
     # fine-tuning needs no checkpoint; a wrong --method for a checkpoint is one clear line
     res = runner.invoke(
         app,
@@ -349,12 +358,12 @@ def test_cli_train_then_eval(setup, tmp_path: Path) -> None:
             "ft",
             "--T",
             "5",
-            "--ft-steps",
-            "2",
+            "--set",
+            "ft_steps=2",
             "--last-blocks",
             "2",
-            "--max-chunks",
-            "1",
+            "--set",
+            "max_chunks=1",
             "--out",
             str(tmp_path / "ft.json"),
             "--device",

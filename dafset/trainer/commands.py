@@ -1,9 +1,13 @@
 """``dafset train`` and ``dafset eval``. Plain typer-annotated functions; torch and transformers
 are imported inside the bodies so ``dafset --help`` stays fast.
 
-  dafset train --data DIR --model PATH --out CKPT [--method dafnet|mend] [--steps N] ...
+  dafset train --data DIR --model PATH --out CKPT [--method dafnet|mend] [--set key=value ...]
   dafset eval  --data DIR --model PATH --editor CKPT --T 1 10 100 [--method ...] [--split test]
-               [--format dafset|zsre|counterfact]
+               [--format dafset|zsre|counterfact] [--set key=value ...]
+
+Hyperparameters are not restated here: every field of EditorConfig / TrainConfig / EvalConfig
+(dafset/trainer/config.py, the single home of each default) is set with ``--set key=value`` or a
+``--config`` JSON file, the same mechanism bench/edit_quality.py uses.
 """
 
 from __future__ import annotations
@@ -44,6 +48,36 @@ def _flat_cases(groups: dict[str, list[Any]]) -> list[Any]:
     return [c for name in sorted(groups) for c in groups[name]]
 
 
+SET_HELP = (
+    "key=value for any field of the editor/training/evaluation configs (repeat), e.g. "
+    "--set steps=300 --set fusion=decay --set curriculum_ema=0.1; see docs/trainer.md for every field "
+    "and its default (dafset/trainer/config.py)"
+)
+CONFIG_HELP = "JSON file of settings ({key: value}, or {'editor': {...}, 'train': {...}, 'eval': {...}} as in a result file); --set wins"
+
+
+def _settings(config_file: Path | None, settings: list[str] | None) -> list[str]:
+    """The settings of --config FILE then --set, as key=value strings."""
+    out: list[str] = []
+    if config_file is not None:
+        try:
+            data = json.loads(config_file.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise DafsetError(f"{config_file}: cannot read settings JSON ({exc})") from exc
+        if not isinstance(data, dict):
+            raise DafsetError(f"{config_file}: expected a JSON object of settings")
+        flat: dict[str, Any] = {}
+        for k, v in data.items():
+            if k in ("editor", "train", "eval") and isinstance(v, dict):
+                flat |= v
+            else:
+                flat[k] = v
+        for k, v in flat.items():
+            value = ",".join(map(str, v)) if isinstance(v, list) else v
+            out.append(f"{k}={'none' if value is None else value}")
+    return out + list(settings or [])
+
+
 def train(
     data: Annotated[
         Path, typer.Option("--data", help="DAFSet directory (or zsRE / CounterFact JSON with --format)")
@@ -53,100 +87,44 @@ def train(
         Path, typer.Option("--out", help="checkpoint directory (editor.safetensors + editor.json)")
     ],
     method: Annotated[str, typer.Option("--method", help="dafnet | mend")] = "dafnet",
-    steps: Annotated[int, typer.Option("--steps")] = 1000,
-    lr: Annotated[float, typer.Option("--lr", help="Adam lr of the aux networks (reference 1e-6)")] = 1e-6,
-    lr_step: Annotated[
-        float, typer.Option("--lr-step", help="Adam lr of the per-matrix step sizes (reference 1e-4)")
-    ] = 1e-4,
-    init_edit_lr: Annotated[float, typer.Option("--init-edit-lr", help="initial step size η")] = 1e-4,
-    lambda_rel: Annotated[float, typer.Option("--lambda-rel")] = 0.1,
-    lambda_gen: Annotated[float, typer.Option("--lambda-gen")] = 0.1,
-    lambda_loc: Annotated[float, typer.Option("--lambda-loc")] = 0.2,
-    max_edits: Annotated[
-        int, typer.Option("--max-edits", help="curriculum ceiling of edits per sequence")
-    ] = 1000,
-    curriculum_patience: Annotated[int, typer.Option("--curriculum-patience")] = 3000,
+    settings: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
+    config_file: Annotated[Path | None, typer.Option("--config", help=CONFIG_HELP)] = None,
     configs: Annotated[
         list[str] | None, typer.Option("--configs", help="DAFSet configs to mix (repeat)")
     ] = None,
-    split: Annotated[str, typer.Option("--split")] = "train",
+    split: Annotated[str | None, typer.Option("--split", help="default: TrainConfig.split")] = None,
     fmt: Annotated[str, typer.Option("--format", help="dafset | zsre | counterfact")] = "dafset",
-    edit_modules: Annotated[
-        list[str] | None, typer.Option("--edit-modules", help="glob of matrices to edit (repeat)")
-    ] = None,
-    last_blocks: Annotated[int, typer.Option("--last-blocks")] = 3,
-    aux_layers: Annotated[int, typer.Option("--aux-layers")] = 2,
-    attn_dim: Annotated[int, typer.Option("--attn-dim")] = 1024,
-    score_dim: Annotated[int, typer.Option("--score-dim")] = 256,
-    ffn_dim: Annotated[int, typer.Option("--ffn-dim")] = 1536,
-    fusion: Annotated[str, typer.Option("--fusion", help="stick (reference) | decay")] = "stick",
-    detach_retention: Annotated[
-        bool, typer.Option("--detach-retention", help="the reference's untrained retention")
-    ] = False,
-    signal_tokens: Annotated[
-        str, typer.Option("--signal-tokens", help="all (reference) | target: rows of u/δ the aux net sees")
-    ] = "all",
-    curriculum_start: Annotated[int, typer.Option("--curriculum-start")] = 1,
-    loss_max_items: Annotated[int, typer.Option("--loss-max-items")] = 64,
-    max_length: Annotated[int, typer.Option("--max-length")] = 128,
-    ckpt_every: Annotated[int, typer.Option("--ckpt-every")] = 1000,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
     device: Annotated[str | None, typer.Option("--device")] = None,
     dtype: Annotated[
         str, typer.Option("--dtype", help="LM weights: auto (bf16 on GPU) | float32 | bfloat16")
     ] = "auto",
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ) -> None:
-    """Meta-train a DAFNet (or MEND) editor for a model on edit cases."""
-    from dafset.trainer.config import EditorConfig, TrainConfig
+    """Meta-train a DAFNet (or MEND) editor for a model on edit cases. Every hyperparameter is a
+    config field set with --set key=value (defaults: the DAFNet reference's)."""
+    from dafset.trainer.config import EditorConfig, TrainConfig, apply_settings
     from dafset.trainer.data import load_cases
     from dafset.trainer.train import train as run_train
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     if method not in ("dafnet", "mend"):
         _fail(f"--method must be dafnet or mend, not {method!r}")
-    if fusion not in ("stick", "decay") or signal_tokens not in ("all", "target"):
-        _fail("--fusion must be stick or decay; --signal-tokens all or target")
     try:
+        ecfg, tcfg = EditorConfig(method=method), TrainConfig()  # type: ignore[arg-type]
+        apply_settings([*_settings(config_file, settings), f"method={method}"], ecfg, tcfg)
+        if ecfg.fusion not in ("stick", "decay") or ecfg.signal_tokens not in ("all", "target"):
+            raise DafsetError("fusion must be stick or decay; signal_tokens all or target")
+        tcfg.configs = configs or tcfg.configs
+        tcfg.split = split or tcfg.split
         dev = _device(device)
         lm, tok = load_model(model, dev, dtype)
-        sources = load_cases(data, fmt, split, configs)  # type: ignore[arg-type]
-        ecfg = EditorConfig(
-            method=method,  # type: ignore[arg-type]
-            edit_modules=edit_modules or None,
-            last_blocks=last_blocks,
-            n_layers=aux_layers,
-            attn_dim=attn_dim,
-            score_dim=score_dim,
-            ffn_dim=ffn_dim,
-            fusion=fusion,  # type: ignore[arg-type]
-            train_retention=not detach_retention,
-            init_edit_lr=init_edit_lr,
-            signal_tokens=signal_tokens,  # type: ignore[arg-type]
-        )
-        tcfg = TrainConfig(
-            steps=steps,
-            lr=lr,
-            lr_step=lr_step,
-            lambda_rel=lambda_rel,
-            lambda_gen=lambda_gen,
-            lambda_loc=lambda_loc,
-            max_edits=max_edits,
-            curriculum_start=curriculum_start,
-            curriculum_patience=curriculum_patience,
-            loss_max_items=loss_max_items,
-            max_length=max_length,
-            configs=configs or None,
-            split=split,
-            seed=seed,
-            ckpt_every=ckpt_every,
-        )
+        sources = load_cases(data, fmt, tcfg.split, tcfg.configs)  # type: ignore[arg-type]
         meta = {
             "model": model,
             "data": {
                 "path": str(data),
                 "format": fmt,
-                "split": split,
+                "split": tcfg.split,
                 "sources": {k: len(v) for k, v in sources.items()},
             },
         }
@@ -167,12 +145,12 @@ def evaluate(
     ] = None,
     t_values: Annotated[
         list[int] | None,
-        typer.Option("--T", help="chunk sizes: --T 1 10 100 (or repeat --T); default 1 10 100"),
+        typer.Option("--T", help="chunk sizes: --T 1 10 100 (or repeat --T); default EvalConfig.T"),
     ] = None,
     method: Annotated[
         str | None, typer.Option("--method", help="dafnet | mend | ft | none (default: the checkpoint's)")
     ] = None,
-    split: Annotated[str, typer.Option("--split")] = "test",
+    split: Annotated[str | None, typer.Option("--split", help="default: EvalConfig.split")] = None,
     fmt: Annotated[str, typer.Option("--format", help="dafset | zsre | counterfact")] = "dafset",
     configs: Annotated[
         list[str] | None, typer.Option("--configs", help="DAFSet configs (repeat); default all properties")
@@ -180,29 +158,36 @@ def evaluate(
     out: Annotated[
         Path | None, typer.Option("--out", help="result JSON (default: eval-<method>-<split>.json)")
     ] = None,
-    max_chunks: Annotated[int | None, typer.Option("--max-chunks", help="cap the chunks per T")] = None,
-    ft_steps: Annotated[int, typer.Option("--ft-steps")] = 25,
-    ft_lr: Annotated[float, typer.Option("--ft-lr")] = 5e-4,
+    settings: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
+    config_file: Annotated[Path | None, typer.Option("--config", help=CONFIG_HELP)] = None,
     edit_modules: Annotated[
         list[str] | None, typer.Option("--edit-modules", help="ft without checkpoint: globs")
     ] = None,
-    last_blocks: Annotated[int, typer.Option("--last-blocks")] = 3,
-    batch_size: Annotated[int, typer.Option("--batch-size")] = 32,
-    max_length: Annotated[int, typer.Option("--max-length")] = 128,
+    last_blocks: Annotated[
+        int | None, typer.Option("--last-blocks", help="ft without checkpoint (default EditorConfig's)")
+    ] = None,
     device: Annotated[str | None, typer.Option("--device")] = None,
     dtype: Annotated[str, typer.Option("--dtype")] = "auto",
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
     more_t: Annotated[list[str] | None, typer.Argument(hidden=True)] = None,
 ) -> None:
-    """Sequential-editing evaluation (chunks of T edits, restore between chunks): Rel / Gen / Loc."""
-    from dafset.trainer.config import EvalConfig
+    """Sequential-editing evaluation (chunks of T edits, restore between chunks): Rel / Gen /
+    Gen(other subject) / Loc, fact accuracy and per-case scores."""
+    from dafset.trainer.config import EditorConfig, EvalConfig, apply_settings
 
+    cfg = EvalConfig()
     try:
-        ts = list(t_values or [1, 10, 100]) + [int(x) for x in (more_t or [])]
+        apply_settings(_settings(config_file, settings), cfg)
+    except (DafsetError, ValueError) as exc:
+        _fail(str(exc))
+    try:
+        ts = list(t_values or cfg.T) + [int(x) for x in (more_t or [])]
     except ValueError:
         _fail(f"unexpected argument(s) {more_t}; --T takes integers")
     if any(t < 1 for t in ts):
         _fail("--T values must be >= 1")
+    cfg.T, cfg.split, cfg.configs = ts, split or cfg.split, configs or cfg.configs
+    blocks = last_blocks if last_blocks is not None else EditorConfig.last_blocks
     try:
         doc, path = _run_eval(
             data,
@@ -210,22 +195,13 @@ def evaluate(
             editor,
             ts,
             method,
-            split,
+            cfg.split,
             fmt,
-            configs,
+            cfg.configs,
             out,
-            EvalConfig(
-                T=ts,
-                split=split,
-                configs=configs or None,
-                max_chunks=max_chunks,
-                ft_steps=ft_steps,
-                ft_lr=ft_lr,
-                batch_size=batch_size,
-                max_length=max_length,
-            ),
+            cfg,
             edit_modules,
-            last_blocks,
+            blocks,
             device,
             dtype,
             progress,
@@ -322,12 +298,19 @@ def print_table(doc: dict[str, Any]) -> None:
     table = Table(
         title=f"{doc.get('method', '?')} — sequential editing (chunks of T, restore between chunks)"
     )
-    for col in ("T", "chunks", "Rel", "Gen", "Loc", "Gen+prefix"):
+    for col in ("T", "chunks", "Rel", "Gen", "Gen(other)", "Spec", "Loc", "Gen+prefix"):
         table.add_column(col, justify="right")
+    shown = ("rel", "gen", "gen_other", "spec", "loc", "gen_prefix")
     for r in doc["results"]:
         table.add_row(
             str(r["T"]),
             str(r["n_chunks"]),
-            *(f"{r[m]:.3f}" if r[m] is not None else "-" for m in ("rel", "gen", "loc", "gen_prefix")),
+            *(f"{r[m]:.3f}" if r.get(m) is not None else "-" for m in shown),
         )
     Console().print(table)
+    facts = doc.get("fact_accuracy") or {}
+    if facts.get("prompt") is not None:
+        typer.echo(
+            f"fact accuracy of the unedited model: prompts {facts['prompt']:.3f}, "
+            f"rephrases {facts['rephrase'] if facts.get('rephrase') is not None else float('nan'):.3f}"
+        )

@@ -115,3 +115,61 @@ def from_dict(cls: type, data: dict[str, Any]) -> Any:
 
 def save_json(obj: dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def _coerce(value: str, annotation: Any, key: str) -> Any:
+    """A ``--set`` string as the field's type (annotations are strings: ``from __future__``)."""
+    ann = str(annotation)
+    if value.lower() in ("none", "null") and "None" in ann:
+        return None
+    if ann.startswith("list"):
+        items = [v for v in value.replace(",", " ").split() if v]
+        return [int(v) for v in items] if "int" in ann else items
+    try:
+        if ann.startswith("bool"):
+            if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(value)
+            return value.lower() in ("true", "1", "yes")
+        if ann.startswith("int"):
+            return int(value)
+        if ann.startswith("float"):
+            return float(value)
+    except ValueError:
+        raise ValueError(f"--set {key}={value}: expected {ann}") from None
+    return value
+
+
+def apply_settings(settings: list[str] | None, *configs: Any) -> dict[str, Any]:
+    """Apply ``key=value`` settings to every given config dataclass that has the field (the one
+    generic override: each knob has its single default in the dataclass). Unknown keys are an
+    error naming the known ones. Returns the parsed settings."""
+    parsed: dict[str, Any] = {}
+    for item in settings or []:
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise ValueError(f"--set {item!r}: expected key=value")
+        hit = False
+        for cfg in configs:
+            fields = {f.name: f for f in dataclasses.fields(cfg)}
+            if key in fields:
+                setattr(cfg, key, _coerce(value.strip(), fields[key].type, key))
+                parsed[key] = getattr(cfg, key)
+                hit = True
+        if not hit:
+            known = sorted({f.name for cfg in configs for f in dataclasses.fields(cfg)})
+            raise ValueError(f"--set {key}: unknown setting; known: {', '.join(known)}")
+    for cfg in configs:  # re-run the config's own checks (method presets, head divisibility)
+        post = getattr(cfg, "__post_init__", None)
+        if post is not None:
+            post()
+    return parsed
+
+
+def settings_help(*classes: type) -> str:
+    """Every settable field with its default, for --help."""
+    return "; ".join(
+        f"{f.name}={f.default if f.default is not dataclasses.MISSING else f.default_factory()}"  # type: ignore[misc]
+        for cls in classes
+        for f in dataclasses.fields(cls)
+    )

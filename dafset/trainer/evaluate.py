@@ -9,7 +9,15 @@ that it equals the original. Metrics, averaged per case and then over cases:
 * Rel: teacher-forced token accuracy of target_new after the edit prompt;
 * Gen: the same after each rephrase (cases without rephrases do not count);
 * Gen-prefix (robust cases only): the same after prefix + rephrase;
+* Gen(other): the same rephrases with the subject replaced by another subject of the same
+  relation that no edit of the chunk touches (gen_other), and by one whose true object is the
+  edited fact's true object (gen_other_similar, the hard neighbours); spec = Gen - Gen(other).
+  An editor that pushes the whole relation to the new target scores Gen high and spec near 0;
 * Loc: fraction of locality answer positions whose argmax prediction is unchanged by the edits.
+
+Before any edit, fact accuracy: the unedited model's token accuracy on target_true after the edit
+prompts and after the rephrases (an edit of a fact the model does not know means little).
+Every case's scores are saved (``per_case``) so others can re-analyse.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ from dafset.trainer.config import EvalConfig
 from dafset.trainer.data import EditCase, encode_pairs, prefixed_rephrases, split_batch
 from dafset.trainer.losses import target_predictions
 
-METRICS = ("rel", "gen", "gen_prefix", "loc")
+METRICS = ("rel", "gen", "gen_other", "gen_other_similar", "spec", "gen_prefix", "loc")
 
 
 def protocol(cfg: EvalConfig) -> dict[str, Any]:
@@ -44,7 +52,13 @@ def protocol(cfg: EvalConfig) -> dict[str, Any]:
         "rel": "teacher-forced token accuracy of target_new given the edit prompt",
         "gen": "teacher-forced token accuracy of target_new given each rephrase",
         "gen_prefix": "as gen, with a robust prefix (cut to prefix_words words) before the rephrase",
+        "gen_other": "as gen, the subject replaced by another subject of the same relation not edited in the chunk "
+        "whose true object is not target_new",
+        "gen_other_similar": "as gen_other, with a subject whose true object is the case's true object",
+        "spec": "gen - gen_other per case (generalisation beyond collateral damage)",
+        "other_subject_choice": "seeded by (shuffle_seed, case id) among the evaluated cases",
         "loc": "agreement of argmax predictions before/after the edits at the locality answer positions",
+        "fact_accuracy": "unedited model, token accuracy of target_true after the prompt / the rephrases",
         "tokenisation": "prompt + ' ' + target tokenised together, right padding, label positions from offsets",
         "signals": "dafnet/mend: each edit's gradient signals come from the unedited model; "
         "ft: gradient steps on the model as edited so far",
@@ -117,15 +131,54 @@ def _loc_pairs(cases: Sequence[EditCase]) -> tuple[list[tuple[str, str]], list[t
     return pairs, owner
 
 
+def swap_subject(prompts: Sequence[str], subject: str, other: str) -> list[str]:
+    """The prompts about ``subject`` reworded about ``other`` (prompts not naming it are dropped)."""
+    if not subject or not other:
+        return []
+    return [p.replace(subject, other) for p in prompts if subject in p]
+
+
+class OtherSubjects:
+    """For each case, another subject of its relation (and one sharing its true object) among the
+    evaluated cases, avoiding every subject edited in the current chunk and subjects whose true
+    object is the case's new target."""
+
+    def __init__(self, cases: Sequence[EditCase], seed: int) -> None:
+        self.seed = seed
+        self.by_relation: dict[str, list[EditCase]] = defaultdict(list)
+        for c in cases:
+            if c.relation_id and c.subject:
+                self.by_relation[c.relation_id].append(c)
+
+    def pick(self, case: EditCase, edited: set[str], same_object: bool) -> str:
+        pool = sorted(
+            {
+                o.subject
+                for o in self.by_relation.get(case.relation_id, [])
+                if o.subject not in edited
+                and o.subject != case.subject
+                # an other subject whose true object already is the new target would count as
+                # "reached" without any edit
+                and o.target_true != case.target_new
+                and (not same_object or (o.target_true is not None and o.target_true == case.target_true))
+            }
+        )
+        if not pool:
+            return ""
+        return random.Random(f"{self.seed}|{case.id}|{same_object}").choice(pool)
+
+
 def score_chunk(
     model: nn.Module,
     tokenizer: Any,
     cases: Sequence[EditCase],
     pre_loc: Sequence[torch.Tensor],
     cfg: EvalConfig,
+    others: OtherSubjects | None = None,
 ) -> list[dict[str, float]]:
     """Per-case metrics on the model as it is now (edited); ``pre_loc`` from the unedited model."""
     scores: list[dict[str, float]] = [{} for _ in cases]
+    edited = {c.subject for c in cases}
 
     def accuracy(groups: list[list[str]], key: str) -> None:
         pairs = [(p, cases[i].target_new) for i, ps in enumerate(groups) for p in ps]
@@ -139,6 +192,12 @@ def score_chunk(
     accuracy([[c.prompt] for c in cases], "rel")
     accuracy([list(c.rephrases) for c in cases], "gen")
     accuracy([prefixed_rephrases(c, cfg.prefix_words) for c in cases], "gen_prefix")
+    if others is not None:
+        for key, same in (("gen_other", False), ("gen_other_similar", True)):
+            accuracy([swap_subject(c.rephrases, c.subject, others.pick(c, edited, same)) for c in cases], key)
+    for s in scores:
+        if "gen" in s and "gen_other" in s:
+            s["spec"] = s["gen"] - s["gen_other"]
     pairs, owner = _loc_pairs(cases)
     per: dict[int, list[float]] = defaultdict(list)
     per_kind: dict[tuple[int, str], list[float]] = defaultdict(list)
@@ -186,6 +245,24 @@ def summarise(per_case: Sequence[tuple[EditCase, dict[str, float]]]) -> dict[str
     return out
 
 
+def fact_accuracy(
+    model: nn.Module, tokenizer: Any, cases: Sequence[EditCase], cfg: EvalConfig
+) -> dict[str, float | None]:
+    """The unedited model's token accuracy on the true facts: after the edit prompts, after the
+    rephrases (cases without target_true are left out)."""
+    out: dict[str, float | None] = {}
+    known = [c for c in cases if c.target_true]
+    for key, pairs in (
+        ("prompt", [(c.prompt, c.target_true) for c in known]),
+        ("rephrase", [(r, c.target_true) for c in known for r in c.rephrases]),
+    ):
+        preds = _predictions(model, tokenizer, pairs, cfg)  # type: ignore[arg-type]
+        hits = [float((p == g).float().mean()) for p, g in preds]
+        out[key] = _mean(hits)
+        out[f"n_{key}"] = len(hits)
+    return out
+
+
 def evaluate(
     model: nn.Module,
     tokenizer: Any,
@@ -201,6 +278,8 @@ def evaluate(
 
     model.eval()
     guard = WeightGuard(model, edit_names)
+    facts = fact_accuracy(model, tokenizer, cases, cfg)
+    others = OtherSubjects(cases, cfg.shuffle_seed)
     results = []
     for T in cfg.T:
         chunks = chunk_order(len(cases), T, cfg.shuffle_seed)
@@ -208,6 +287,7 @@ def evaluate(
             chunks = chunks[: cfg.max_chunks]
         t0 = time.perf_counter()
         per_case: list[tuple[EditCase, dict[str, float]]] = []
+        chunk_of: list[int] = []
         for idx in tqdm(chunks, disable=not progress, desc=f"eval T={T}", dynamic_ncols=True):
             chunk = [cases[i] for i in idx]
             pre_loc = [p for p, _ in _predictions(model, tokenizer, _loc_pairs(chunk)[0], cfg)]
@@ -216,11 +296,12 @@ def evaluate(
                 for case in chunk:
                     session.edit(case)
                 with session.applied():
-                    scores = score_chunk(model, tokenizer, chunk, pre_loc, cfg)
+                    scores = score_chunk(model, tokenizer, chunk, pre_loc, cfg, others)
             finally:
                 session.close()
             guard.verify()
             per_case.extend(zip(chunk, scores, strict=True))
+            chunk_of.extend([len(chunk_of) // T] * T)
         results.append(
             {
                 "T": T,
@@ -228,12 +309,17 @@ def evaluate(
                 "n_edits": len(chunks) * T,
                 **summarise(per_case),
                 "seconds": round(time.perf_counter() - t0, 3),
+                "per_case": [
+                    {"id": c.id, "chunk": k, "property": c.property, "relation_id": c.relation_id, **sc}
+                    for k, (c, sc) in zip(chunk_of, per_case, strict=True)
+                ],
             }
         )
     return {
         "protocol": protocol(cfg),
         **(meta or {}),
         "n_cases": len(cases),
+        "fact_accuracy": facts,
         "restore_verified": True,
         "results": results,
     }
