@@ -56,7 +56,8 @@ def protocol(cfg: EvalConfig) -> dict[str, Any]:
         "whose true object is not target_new",
         "gen_other_similar": "as gen_other, with a subject whose true object is the case's true object",
         "spec": "gen - gen_other per case (generalisation beyond collateral damage)",
-        "other_subject_choice": "seeded by (shuffle_seed, case id) among the evaluated cases",
+        "other_subject_choice": "seeded by (shuffle_seed, case id) among the evaluated cases "
+        "and the other_pool cases (the bench: the train split)",
         "loc": "agreement of argmax predictions before/after the edits at the locality answer positions",
         "fact_accuracy": "unedited model, token accuracy of target_true after the prompt / the rephrases",
         "tokenisation": "prompt + ' ' + target tokenised together, right padding, label positions from offsets",
@@ -272,14 +273,17 @@ def evaluate(
     cfg: EvalConfig,
     meta: Mapping[str, Any] | None = None,
     progress: bool = False,
+    other_pool: Sequence[EditCase] = (),
 ) -> dict[str, Any]:
-    """Run the protocol for every T in ``cfg.T``; return the result document (protocol included)."""
+    """Run the protocol for every T in ``cfg.T``; return the result document (protocol included).
+    ``other_pool``: more cases (e.g. the train split) whose subjects may serve as the unedited
+    "other subjects" of the specificity probes (at large T a chunk edits most evaluated subjects)."""
     from tqdm.auto import tqdm
 
     model.eval()
     guard = WeightGuard(model, edit_names)
     facts = fact_accuracy(model, tokenizer, cases, cfg)
-    others = OtherSubjects(cases, cfg.shuffle_seed)
+    others = OtherSubjects([*cases, *other_pool], cfg.shuffle_seed)
     results = []
     for T in cfg.T:
         chunks = chunk_order(len(cases), T, cfg.shuffle_seed)
