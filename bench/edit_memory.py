@@ -58,7 +58,6 @@ def setup(
     import tempfile
 
     import torch
-    from transformers import GPT2Config, GPT2LMHeadModel
 
     from dafset.trainer import toy
     from dafset.trainer.config import EditorConfig
@@ -70,21 +69,10 @@ def setup(
     path, world = toy.toy_dafset(tmp / "toy", n_subjects=n_subjects, n_train=n_cases, n_test=8)
     cases = [c for v in load_dafset(path, "train").values() for c in v]
     tok = toy.word_tokenizer(toy.toy_corpus(world) + [p for p, _, _ in toy.PREFIXES])
-    torch.manual_seed(0)
-    cfg = GPT2Config(
-        vocab_size=shape.get("vocab", len(tok)),
-        n_positions=128,
-        n_embd=shape["n_embd"],
-        n_layer=shape["n_layer"],
-        n_head=shape["n_head"],
-        resid_pdrop=0.0,
-        embd_pdrop=0.0,
-        attn_pdrop=0.0,
-        bos_token_id=0,
-        eos_token_id=0,
-        pad_token_id=0,
+    model = toy.tiny_gpt2(
+        shape.get("vocab", len(tok)), n_layer=shape["n_layer"], n_embd=shape["n_embd"], n_head=shape["n_head"]
     )
-    model = GPT2LMHeadModel(cfg).to(device=device, dtype=getattr(torch, dtype)).eval().requires_grad_(False)
+    model = model.to(device=device, dtype=getattr(torch, dtype)).requires_grad_(False)
     editor = Editor.for_model(model, EditorConfig(**aux)).to(device)
     return model, tok, editor, cases
 

@@ -537,3 +537,56 @@ def test_specificity_separates_an_edit_of_one_fact_from_a_relation_wide_push(
     kinds = doc["results"][0]["loc_by_kind"]
     assert (kinds["same_relation_similar"] == 1.0) if local else (kinds["same_relation_similar"] < 0.5)
     assert doc["fact_accuracy"]["n_prompt"] == len(cases) and "gen_other" in doc["protocol"]
+
+
+# -- settings and statistics --------------------------------------------------------------------
+
+
+def test_settings_reach_every_config_with_their_types_and_unknown_keys_are_refused() -> None:
+    from dafset.trainer.config import EvalConfig, TrainConfig, apply_settings
+
+    e, t, v = EditorConfig(), TrainConfig(), EvalConfig()
+    apply_settings(
+        [
+            "fusion=decay",
+            "curriculum_ema=0.1",
+            "T=1,10",
+            "max_length=64",
+            "train_retention=false",
+            "configs=none",
+        ],
+        e,
+        t,
+        v,
+    )
+    assert (e.fusion, t.curriculum_ema, v.T, e.train_retention, t.configs) == (
+        "decay",
+        0.1,
+        [1, 10],
+        False,
+        None,
+    )
+    assert t.max_length == v.max_length == 64  # a field two configs share is set in both
+    with pytest.raises(ValueError, match=r"unknown setting.*curriculum_ema"):
+        apply_settings(["curriculum_emma=0.1"], t)
+    with pytest.raises(ValueError, match="steps=ten: expected int"):
+        apply_settings(["steps=ten"], t)
+    m = EditorConfig()
+    apply_settings(["method=mend"], m)  # the method preset is re-applied
+    assert not (m.intra_attention or m.inter_attention or m.retention)
+
+
+def test_paired_bootstrap_and_seed_summaries() -> None:
+    from dafset.trainer.stats import case_means, mean_std, paired_bootstrap
+
+    a = {str(i): 0.5 + 0.3 * (i % 2) for i in range(40)}
+    shifted = paired_bootstrap(a, {k: v - 0.2 for k, v in a.items()})
+    assert shifted["n"] == 40 and shifted["lo"] <= shifted["diff"] <= shifted["hi"]
+    assert abs(shifted["hi"] - shifted["lo"]) < 1e-9  # a constant per-case shift has no spread
+    noisy = paired_bootstrap(a, {k: (0.0 if int(k) % 3 else 1.0) for k in a})
+    assert noisy["lo"] < noisy["diff"] < noisy["hi"]
+    assert paired_bootstrap(a, {"x": 1.0})["n"] == 0
+    seeds = [[{"id": "1", "rel": 1.0}, {"id": "2", "rel": None}], [{"id": "1", "rel": 0.0}]]
+    assert case_means(seeds, "rel") == {"1": 0.5}
+    summary = mean_std([0.2, 0.4, None])
+    assert summary["n"] == 2 and abs(summary["mean"] - 0.3) < 1e-9 and summary["std"] > 0
