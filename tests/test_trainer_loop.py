@@ -99,17 +99,17 @@ def test_training_makes_edits_reliable_while_locality_holds(setup, trained) -> N
         }
     )
     # Margins, not values (one of the 80 test edits moves a rate by 0.0125). Seeds 0-2 on 1 and 2
-    # torch threads (DAFSET_TEST_SEED, DAFSET_TEST_TORCH_THREADS) gave rel 0.73-0.91, loc 0.78-0.89
-    # trained; loc 0.53-0.59 untrained: the trained editor may give up some reliability for
-    # locality, but gains more than it gives.
+    # torch threads (DAFSET_TEST_SEED, DAFSET_TEST_TORCH_THREADS) gave rel 0.73-0.91 and loc
+    # 0.78-0.89 trained, loc 0.52-0.64 untrained (smallest gain 0.14): the trained editor may give
+    # up some reliability for locality, but gains more than it gives.
     assert r["n_edits"] == len(setup["test"])
     assert before["rel"] < 0.2  # the toy model does not predict the counterfactual targets
     assert r["rel"] > before["rel"] + 0.5, (before, r)
     assert r["gen"] > before["gen"] + 0.3, (before, r)
     assert r["loc"] >= 0.7, r  # most unrelated predictions survive the edit
-    assert r["loc"] > u["loc"] + 0.1, (u, r)
+    assert r["loc"] > u["loc"] + 0.05, (u, r)
     assert r["rel"] > u["rel"] - 0.3, (u, r)
-    assert r["rel"] + r["loc"] > u["rel"] + u["loc"] + 0.1, (u, r)
+    assert r["rel"] + r["loc"] > u["rel"] + u["loc"] + 0.05, (u, r)
 
 
 def test_training_history_checkpoint_and_source_mixing(trained) -> None:
