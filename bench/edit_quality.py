@@ -151,6 +151,13 @@ def run_method(method: str, seed: int, ctx: dict[str, Any], args: argparse.Names
     return evaluate(model, tok, ctx["eval"], session, names, vcfg, meta=meta, other_pool=pool)
 
 
+def mean_edits(curve: list[dict[str, Any]]) -> float:
+    """Edits per training sequence over the second half of training (what the editor really saw:
+    a sequence is drawn from one source, so a small source caps it below the curriculum's N)."""
+    half = curve[len(curve) // 2 :]
+    return sum(h["n_edits"] for h in half) / len(half)
+
+
 def num(v: float | None) -> str:
     return "-" if v is None else f"{v:.2f}"
 
@@ -245,7 +252,8 @@ def main() -> None:
                     + "/".join(
                         str(curve[max(0, int(len(curve) * q) - 1)]["n_max"]) for q in (0.25, 0.5, 0.75, 1)
                     )
-                    + f", step size {curve[-1]['edit_lr']:.4f}"
+                    + f" (edits per sequence, 2nd half: mean {mean_edits(curve):.1f}, max "
+                    + f"{max(h['n_edits'] for h in curve)}), step size {curve[-1]['edit_lr']:.4f}"
                     if curve
                     else ""
                 )

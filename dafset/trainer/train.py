@@ -183,6 +183,13 @@ def train(
     sources = {k: list(v) for k, v in sources.items() if v}
     if not sources:
         raise TrainingError("no training cases")
+    short = {k: len(v) for k, v in sources.items() if len(v) < cfg.max_edits}
+    if short:
+        # a sequence is drawn from one source, so it can never be longer than that source's pool:
+        # the curriculum's ceiling is then not what training sees (the history's n_edits is)
+        log.warning(
+            "training sequences are capped by the source sizes %s below max_edits=%d", short, cfg.max_edits
+        )
     device = next(model.parameters()).device
     freeze(model)
     editor = (editor or Editor.for_model(model, editor_cfg)).to(device).train()
