@@ -152,8 +152,11 @@ def assemble(
     """Samples of all four properties, and the report (thresholds, counts, drops) for the manifest."""
     drops: Counter[str] = Counter()
     snapshot = datetime(cfg.snapshot.year, cfg.snapshot.month, cfg.snapshot.day, tzinfo=UTC)
+    every = [f for rows in facts.values() for f in rows]
     facts = true_facts(facts, snapshot, drops)
-    index = FactIndex.build((f for rows in facts.values() for f in rows), {r.id: r.object_class for r in relations})
+    index = FactIndex.build(
+        (f for rows in facts.values() for f in rows), {r.id: r.object_class for r in relations}, every
+    )
     run = Assembly(cfg, relations, index, drops=drops)
     run.report["recent"] = run.take(facts["recent"], "recent", "added", cfg.sizes.recent, cfg.sizes.recent)
     run.report["popular"] = run.take(

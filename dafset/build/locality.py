@@ -76,6 +76,10 @@ class LocalityPool:
             probe = self.probe(fact, kind)
             if probe is None or self.case_prompts.get(probe["prompt"], set()) - {split}:
                 return False
+            # no reflexive-looking probe ("Luxembourg is the capital of" -> Luxembourg) and none
+            # whose answer the prompt already spells ("The capital of Gmina Brzeszcze is" -> Brzeszcze)
+            if fact["subject_label"] in probe["answers"] or contains(probe["prompt"], probe["answers"][0]):
+                return False
             # the edit must not change the probe's answer, and a prefix must not spell it out
             if any(contains(a, b) or contains(b, a) for a in probe["answers"] for b in banned):
                 return False

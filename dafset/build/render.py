@@ -42,12 +42,15 @@ class FactIndex:
 
     @classmethod
     def build(
-        cls, facts: Iterable[dict[str, Any]], object_classes: Mapping[str, str | None] | None = None
+        cls,
+        facts: Iterable[dict[str, Any]],
+        object_classes: Mapping[str, str | None] | None = None,
+        evidence: Iterable[dict[str, Any]] | None = None,
     ) -> FactIndex:
+        """Index ``facts``; classes and years come from ``evidence`` (default: the facts), which may
+        hold facts that are no truth to assert (ended, reflexive) but still tell what a thing is."""
         index = cls()
         seen: set[str] = set()
-        classes: dict[str, set[str]] = defaultdict(set)
-        years: dict[str, dict[str, int]] = defaultdict(dict)
         for fact in facts:
             key = fact.get("statement_id") or stable_hash(
                 fact["subject_id"], fact["relation_id"], fact["object_value"]
@@ -60,18 +63,24 @@ class FactIndex:
             index.by_relation[fact["relation_id"]].append(fact)
             if fact.get("object_id"):
                 index.by_object[fact["object_id"]].append(fact)
-                object_class = (object_classes or {}).get(fact["relation_id"])
-                if object_class:
-                    classes[fact["object_id"]].add(object_class)
+        index.type_entities(index.by_subject.values() if evidence is None else [list(evidence)], object_classes or {})
+        return index
+
+    def type_entities(
+        self, groups: Iterable[list[dict[str, Any]]], object_classes: Mapping[str, str | None]
+    ) -> None:
+        classes: dict[str, set[str]] = defaultdict(set)
+        years: dict[str, dict[str, int]] = defaultdict(dict)
+        for fact in (f for group in groups for f in group):
+            object_class = object_classes.get(fact["relation_id"])
+            if fact.get("object_id") and object_class:
+                classes[fact["object_id"]].add(object_class)
             if fact["relation_id"] in (BIRTH, DEATH, INCEPTION):
                 moment = parse_time(fact["object_value"])
                 if moment is not None:
                     years[fact["subject_id"]][fact["relation_id"]] = moment.year
-        index.classes = {q: frozenset(c) for q, c in classes.items()}
-        index.life = {
-            q: (y.get(BIRTH, y.get(INCEPTION)), y.get(DEATH)) for q, y in years.items()
-        }
-        return index
+        self.classes = {q: frozenset(c) for q, c in classes.items()}
+        self.life = {q: (y.get(BIRTH, y.get(INCEPTION)), y.get(DEATH)) for q, y in years.items()}
 
     def answers(self, subject_id: str, relation_id: str) -> list[str]:
         out: list[str] = []

@@ -11,12 +11,11 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from dafset.build.wording import junk_alias, missing_article
+from dafset.build.wording import YEAR_OR_MONTH, junk_alias, missing_article
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 # a year or a month and year after "on": "founded on 1991" (dates take "in" unless they name a day)
 _ON_YEAR = re.compile(r"\bon$")
-_YEAR_OR_MONTH = re.compile(r"^(?:[A-Z][a-z]+ )?-?\d{1,4}$")
 
 RULES = (
     "subject_in_prompt",
@@ -67,7 +66,7 @@ def broken_rule(sample: dict[str, Any]) -> str | None:
     elif sample.get("target_true") == target:
         return "insertion_truth_differs"  # target_true is the replaced value, or null
     prompts = [sample["prompt"], *sample["rephrase_prompts"]]
-    if _YEAR_OR_MONTH.match(target) and any(_ON_YEAR.search(p) for p in prompts):
+    if YEAR_OR_MONTH.match(target) and any(_ON_YEAR.search(p) for p in prompts):
         return "no_year_after_on"
     if subject in (target, sample.get("target_true")):
         return "not_reflexive"

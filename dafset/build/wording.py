@@ -10,14 +10,14 @@ import re
 
 # -- the definite article ------------------------------------------------------------------------
 
-# Heads of "<Head> of <Name>" that make a proper name needing "the" ("the University of Oxford",
+# Head nouns of "<Head> of <Name>" that make a proper name needing "the" ("the University of Oxford",
 # "the Kingdom of Greece"). A closed list of institutional and political heads: titles of works
 # ("Portrait of Jennie", "Attack of the Crab Monsters") start with other words and stay bare.
 OF_HEADS = frozenset(
     {
         "Academy", "Archdiocese", "Bank", "Canton", "Caliphate", "City", "Club", "Colony",
         "Commonwealth", "Council", "County", "Diocese", "Dominion", "Duchy", "Electorate", "Emirate",
-        "Empire", "Federation", "Government", "Grand Duchy", "Institute", "Kingdom", "Library",
+        "Empire", "Federation", "Government", "Institute", "Kingdom", "Library",
         "Margraviate", "Marquisate", "Ministry", "Municipality", "Principality", "Province",
         "Republic", "State", "Sultanate", "Union", "University",
     }
@@ -42,8 +42,8 @@ def needs_article(label: str) -> bool:
     if len(words) == 1:
         return label in PLURAL_NAMES
     head, of, _ = label.partition(" of ")
-    if of:
-        return head in OF_HEADS
+    if of:  # the head noun is the last word before "of": "People's Republic of China"
+        return head.split()[-1] in OF_HEADS
     return words[-1] in TAIL_HEADS
 
 
@@ -77,6 +77,7 @@ MONTHS = (
 # Wikibase time precisions
 YEAR, MONTH, DAY = 9, 10, 11
 _DAY_DATE = re.compile(r"^\d{1,2} (" + "|".join(MONTHS) + r") -?\d+$")
+YEAR_OR_MONTH = re.compile(r"^(?:(?:" + "|".join(MONTHS) + r") )?-?\d{1,4}$")  # "1991", "May 1991"
 _TRAILING_PREPOSITION = re.compile(r"\s(on|in)$")
 
 
