@@ -139,6 +139,9 @@ class Relation(BaseModel):
     # classes (Q-ids) a subject must not be an instance of for the prompt to fit it: no
     # "Belgium is located in the country of" (P17 on a country). Optional; empty = no constraint.
     subject_excludes: tuple[str, ...] = ()
+    # the templates speak of the past ("was educated at"), so a statement with an end time before
+    # the snapshot still holds; for every other relation an ended statement is no truth
+    holds_after_end: bool = False
 
     # Where the templates came from, for error messages; set by the loader.
     _origin: str = PrivateAttr(default="relations.yaml")

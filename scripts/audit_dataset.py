@@ -23,6 +23,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from dafset.build.render import OVERLAPPING_CLASSES
 from dafset.build.wording import MONTHS, YEAR_OR_MONTH, junk_alias, missing_article, needs_article
 from dafset.relations import load_relations
 
@@ -72,8 +73,9 @@ class Graph:
                 if match:
                     self.years[f["subject_id"]][f["relation_id"]] = int(match.group(1))
 
-    def class_of(self, ids: set[str]) -> set[frozenset[str]]:
-        return {frozenset(self.classes.get(q, set())) for q in ids}
+    def kind_of(self, ids: set[str]) -> set[frozenset[str]]:
+        """The kinds (``dafset.build.render.OVERLAPPING_CLASSES`` left out) of the ids."""
+        return {frozenset(self.classes.get(q, set())) - OVERLAPPING_CLASSES for q in ids}
 
 
 def _prompt_patterns() -> list[re.Pattern[str]]:
@@ -169,7 +171,7 @@ def audit(snapshot: Path, history_source: str | None = None) -> dict[str, Any]:
             true_target += 1
         target_ids = graph.ids_by_label.get((r["relation_id"], r["target_new"]), set())
         truth_ids = graph.ids_by_label.get((r["relation_id"], r["target_true"] or ""), set())
-        if target_ids and truth_ids and not (graph.class_of(target_ids) & graph.class_of(truth_ids)):
+        if target_ids and truth_ids and not (graph.kind_of(target_ids) & graph.kind_of(truth_ids)):
             wrong_type += 1
         subject_years = graph.years.get(r["subject_id"], {})
         subject_start = subject_years.get("P569", subject_years.get("P571"))
@@ -231,7 +233,7 @@ FIGURES = (
     ("cases_with_5_probes_share", "share of cases with at least 5 probes"),
     ("insertion_rows_target_true_eq_new", "insertion rows with target_true == target_new"),
     ("counterfactual_true_targets", "counterfactual targets the subject has or had (with --history: all ranks, ended)"),
-    ("counterfactual_wrong_type_targets", "counterfactual targets of another inferred class than the truth"),
+    ("counterfactual_wrong_type_targets", "counterfactual targets of another inferred kind than the truth"),
     ("counterfactual_stale_targets", "counterfactual targets who died before the subject began"),
     ("on_year_renders", '"on <year>" renders (prompts, rephrases, probes, prefixes)'),
     ("reflexive_rows", "rows with a reflexive fact (edit or probe)"),

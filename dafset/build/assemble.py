@@ -125,14 +125,18 @@ def relation_cap(config_size: int) -> int:
 
 
 def true_facts(
-    facts: dict[str, list[dict[str, Any]]], snapshot: datetime, drops: Counter[str]
+    facts: dict[str, list[dict[str, Any]]],
+    snapshot: datetime,
+    drops: Counter[str],
+    lasting: frozenset[str] = frozenset(),
 ) -> dict[str, list[dict[str, Any]]]:
-    """Facts that are still true at the snapshot and not reflexive ("Belize is located in Belize")."""
+    """Facts that are still true at the snapshot (an ended statement is not, unless its relation is
+    in ``lasting``: ``holds_after_end``) and not reflexive ("Belize is located in Belize")."""
     out: dict[str, list[dict[str, Any]]] = {}
     for group, rows in facts.items():
         kept = []
         for fact in rows:
-            if ended_before(fact, snapshot):
+            if ended_before(fact, snapshot) and fact["relation_id"] not in lasting:
                 drops["ended_before_snapshot"] += 1
             elif fact.get("object_id") and fact["object_id"] == fact["subject_id"]:
                 drops["reflexive"] += 1
@@ -153,7 +157,7 @@ def assemble(
     drops: Counter[str] = Counter()
     snapshot = datetime(cfg.snapshot.year, cfg.snapshot.month, cfg.snapshot.day, tzinfo=UTC)
     every = [f for rows in facts.values() for f in rows]
-    facts = true_facts(facts, snapshot, drops)
+    facts = true_facts(facts, snapshot, drops, frozenset(r.id for r in relations if r.holds_after_end))
     index = FactIndex.build(
         (f for rows in facts.values() for f in rows), {r.id: r.object_class for r in relations}, every
     )

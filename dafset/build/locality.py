@@ -113,10 +113,10 @@ class LocalityPool:
         is of the truth's class (hard neighbours), then any other (plain ``same_relation``)."""
         truths = [f for f in self.index.by_case.get((sample["subject_id"], sample["relation_id"]), [])]
         true_objects = {f["object_id"] for f in truths if f.get("object_id")}
-        truth_class = frozenset().union(*(self.index.class_of(q) for q in true_objects)) if true_objects else None
+        truth_kind = frozenset().union(*(self.index.kind_of(q) for q in true_objects)) if true_objects else None
         sharing = [f for q in true_objects for f in self.index.by_object.get(q, []) if f["relation_id"] == sample["relation_id"]]
         others = [f for f in self.index.by_relation.get(sample["relation_id"], []) if f["subject_id"] != sample["subject_id"]]
-        similar = [f for f in others if truth_class and self.index.class_of(f.get("object_id")) == truth_class]
+        similar = [f for f in others if truth_kind is not None and self.index.kind_of(f.get("object_id")) == truth_kind]
         ordered = [(f, "same_relation_similar") for f in self._ordered(sharing, sample, "sharing")]
         ordered += [(f, "same_relation_similar") for f in self._ordered(similar, sample, "similar")]
         ordered += [(f, "same_relation") for f in self._ordered(others, sample, "same_relation")]

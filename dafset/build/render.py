@@ -23,6 +23,11 @@ from dafset.schema import EVIDENCE_NAMES
 from dafset.templating import render
 
 BIRTH, DEATH, INCEPTION = "P569", "P570", "P571"
+# Object classes of relations.yaml that overlap rather than tell kinds apart: a country and a city
+# are both geographic locations and administrative entities, and a capital is a city as a town is
+# a place. Every other object class (country, continent, human, language, organisation, ...) is a
+# kind that a counterfactual target must share with the truth.
+OVERLAPPING_CLASSES = frozenset({"Q2221906", "Q56061", "Q515"})
 
 
 @dataclass
@@ -92,6 +97,10 @@ class FactIndex:
 
     def class_of(self, entity: str | None) -> frozenset[str]:
         return self.classes.get(entity or "", frozenset())
+
+    def kind_of(self, entity: str | None) -> frozenset[str]:
+        """The entity's classes that tell kinds apart (no country in a city slot)."""
+        return self.class_of(entity) - OVERLAPPING_CLASSES
 
 
 def render_case(
@@ -184,7 +193,7 @@ def counterfactual_target(
     had = [h["label"] for h in fact.get("history") or [] if h.get("label")]
     had_ids = {h["value"] for h in fact.get("history") or []}
     truth = tokens(" ".join(answers + had))
-    truth_class = index.class_of(fact.get("object_id"))
+    truth_class = index.kind_of(fact.get("object_id"))
     candidates: dict[str, dict[str, Any]] = {}
     for other in index.by_relation.get(fact["relation_id"], []):
         label = other["object_label"]
@@ -201,13 +210,12 @@ def counterfactual_target(
 
 
 def fits_class(candidate: dict[str, Any], fact: dict[str, Any], truth_class: frozenset[str], index: FactIndex) -> bool:
-    """Same inferred class as the truth (a country is no city slot's answer); a date of the same
-    precision."""
+    """The truth's kind (a country is no city slot's answer); a date of the same precision."""
     if fact.get("value_type") == "time":
         return date_precision(candidate["object_label"]) == date_precision(fact["object_label"])
     if not fact.get("object_id"):
         return True
-    return index.class_of(candidate.get("object_id")) == truth_class
+    return index.kind_of(candidate.get("object_id")) == truth_class
 
 
 def fits_era(candidate: dict[str, Any], fact: dict[str, Any], index: FactIndex) -> bool:

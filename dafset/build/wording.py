@@ -19,7 +19,7 @@ OF_HEADS = frozenset(
         "Commonwealth", "Council", "County", "Diocese", "Dominion", "Duchy", "Electorate", "Emirate",
         "Empire", "Federation", "Government", "Institute", "Kingdom", "Library",
         "Margraviate", "Marquisate", "Ministry", "Municipality", "Principality", "Province",
-        "Republic", "State", "Sultanate", "Union", "University",
+        "Republic", "State", "States", "Sultanate", "Union", "University",
     }
 )  # fmt: skip
 # Last words that make a multi-word name take "the" when it has no "of" ("the United Kingdom",
