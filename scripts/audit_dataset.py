@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from dafset.build.render import OVERLAPPING_CLASSES
-from dafset.build.wording import MONTHS, YEAR_OR_MONTH, junk_alias, missing_article, needs_article
+from dafset.build.wording import MONTHS, YEAR_OR_MONTH, junk_alias, missing_article
 from dafset.relations import load_relations
 
 CONFIGS = ("recent", "popular", "long_tail", "robust")
@@ -83,7 +83,11 @@ def _prompt_patterns() -> list[re.Pattern[str]]:
     patterns = []
     for relation in load_relations():
         before, _, after = relation.render_prompt("\x00").partition("\x00")
-        after = re.sub(r" (on|in)$", " (?:on|in)", re.escape(after)) if relation.value_type == "time" else re.escape(after)
+        after = (
+            re.sub(r" (on|in)$", " (?:on|in)", re.escape(after))
+            if relation.value_type == "time"
+            else re.escape(after)
+        )
         patterns.append(re.compile("^" + re.escape(before) + r"(?:[Tt]he )?(.+?)" + after + "$"))
     return patterns
 
@@ -110,7 +114,9 @@ def had_values(rows: list[dict[str, Any]], source_name: str) -> dict[tuple[str, 
 
     source = open_source(BuildConfig(source=source_name))
     cases = [r for r in rows if r["edit_kind"] == "counterfactual"]
-    history = fetch_history(source, [r["subject_id"] for r in cases], sorted({r["relation_id"] for r in cases}))
+    history = fetch_history(
+        source, [r["subject_id"] for r in cases], sorted({r["relation_id"] for r in cases})
+    )
     names = fetch_names(source, [h["value"] for hs in history.values() for h in hs])
     return {
         key: {names[h["value"]].label if h["value"] in names else h["value"] for h in hs}
@@ -199,7 +205,9 @@ def audit(snapshot: Path, history_source: str | None = None) -> dict[str, Any]:
         if r["subject"] in (r["target_true"], r["target_new"])
         or any(probe_subject(p["prompt"]) in p["answers"] for p in r["locality"])
     )
-    missing = sum(missing_article(p, r["subject"]) for r in rows for p in [r["prompt"], *r["rephrase_prompts"]])
+    missing = sum(
+        missing_article(p, r["subject"]) for r in rows for p in [r["prompt"], *r["rephrase_prompts"]]
+    )
     for r in rows:
         for probe in r["locality"]:
             subject = probe_subject(probe["prompt"])
@@ -227,12 +235,18 @@ def audit(snapshot: Path, history_source: str | None = None) -> dict[str, Any]:
 FIGURES = (
     ("leaking_probes", "locality probes repeating an edit prompt of another split"),
     ("held_out_cases_revealed_share", "share of held-out cases whose prompt is a train probe"),
-    ("leaking_probes_exact_held_out_insertion", "leaking probes with the exact prompt -> answer of a held-out insertion"),
+    (
+        "leaking_probes_exact_held_out_insertion",
+        "leaking probes with the exact prompt -> answer of a held-out insertion",
+    ),
     ("probes_per_case_median", "probes per case, median"),
     ("cases_with_one_probe_share", "share of cases with exactly one probe"),
     ("cases_with_5_probes_share", "share of cases with at least 5 probes"),
     ("insertion_rows_target_true_eq_new", "insertion rows with target_true == target_new"),
-    ("counterfactual_true_targets", "counterfactual targets the subject has or had (with --history: all ranks, ended)"),
+    (
+        "counterfactual_true_targets",
+        "counterfactual targets the subject has or had (with --history: all ranks, ended)",
+    ),
     ("counterfactual_wrong_type_targets", "counterfactual targets of another inferred kind than the truth"),
     ("counterfactual_stale_targets", "counterfactual targets who died before the subject began"),
     ("on_year_renders", '"on <year>" renders (prompts, rephrases, probes, prefixes)'),
@@ -260,7 +274,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--history", choices=("sample", "live"), help="also read every statement (all ranks) from this source"
     )
-    parser.add_argument("--table", action="store_true", help="with two snapshots: a Markdown before/after table")
+    parser.add_argument(
+        "--table", action="store_true", help="with two snapshots: a Markdown before/after table"
+    )
     args = parser.parse_args(argv)
     for path in args.snapshots:
         if not (path / "facts.parquet").is_file():

@@ -59,7 +59,12 @@ def test_no_probe_leaks_a_case_of_another_split(rows: list[dict[str, Any]]) -> N
         assert assign_split(r["subject_id"], r["relation_id"]) == r["split"]
         for p in [r["prompt"], *r["rephrase_prompts"]]:
             prompts.setdefault(p, set()).add(r["split"])
-    leaks = [(r["split"], p["prompt"]) for r in rows for p in r["locality"] if prompts.get(p["prompt"], set()) - {r["split"]}]
+    leaks = [
+        (r["split"], p["prompt"])
+        for r in rows
+        for p in r["locality"]
+        if prompts.get(p["prompt"], set()) - {r["split"]}
+    ]
     assert leaks == []
 
 
@@ -103,8 +108,14 @@ def test_rendering(rows: list[dict[str, Any]]) -> None:
 
 def test_some_rows_show_the_rules_at_work(rows: list[dict[str, Any]]) -> None:
     # the sample has labels that need "the" and year-precision dates: the rules did something
-    assert any(re.search(r"\bthe (United Kingdom|United States of America|Netherlands)\b", r["prompt"]) for r in rows)
-    assert any(p["prompt"].endswith(" in") and re.fullmatch(r"-?\d{1,4}", p["answers"][0]) for r in rows for p in r["locality"])
+    assert any(
+        re.search(r"\bthe (United Kingdom|United States of America|Netherlands)\b", r["prompt"]) for r in rows
+    )
+    assert any(
+        p["prompt"].endswith(" in") and re.fullmatch(r"-?\d{1,4}", p["answers"][0])
+        for r in rows
+        for p in r["locality"]
+    )
 
 
 def test_no_junk_alias(rows: list[dict[str, Any]], built: Path) -> None:

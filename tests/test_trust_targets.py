@@ -113,7 +113,9 @@ def test_ended_truths_are_no_truths(world) -> None:
     assert not {(f["subject_id"], f["relation_id"], f["object_label"]) for f in kept} & ended
     assert len(kept) == len(people) - len(ended)
     lasting = true_facts({"x": people}, SNAPSHOT, Counter(), frozenset({"P27"}))["x"]
-    assert ("Q59054", "P27", "Soviet Union") in {(f["subject_id"], f["relation_id"], f["object_label"]) for f in lasting}
+    assert ("Q59054", "P27", "Soviet Union") in {
+        (f["subject_id"], f["relation_id"], f["object_label"]) for f in lasting
+    }
 
 
 def test_reflexive_facts_are_dropped(world) -> None:
@@ -131,7 +133,10 @@ def test_previous_value_of_an_insertion(world) -> None:
     assert previous_value(karlsruhe) == "German Empire"  # the ended statement with a label
     beethoven = _fact(rows, "Q255", "P20")
     assert previous_value(beethoven) is None  # nothing was replaced
-    same = {**karlsruhe, "history": [{**karlsruhe["history"][0], "statement_id": "x", "end": "1990", "label": "Germany"}]}
+    same = {
+        **karlsruhe,
+        "history": [{**karlsruhe["history"][0], "statement_id": "x", "end": "1990", "label": "Germany"}],
+    }
     assert previous_value(same) is None  # a re-added value is no previous value
 
 

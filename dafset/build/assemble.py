@@ -59,7 +59,9 @@ class Assembly:
         """The relation's subject-type constraint (``subject_excludes`` in relations.yaml) against
         the classes the graph gives the subject: no "Belgium is located in the country of"."""
         relation = self.relations.get(fact["relation_id"])
-        return relation is not None and not (set(relation.subject_excludes) & self.index.class_of(fact["subject_id"]))
+        return relation is not None and not (
+            set(relation.subject_excludes) & self.index.class_of(fact["subject_id"])
+        )
 
     def ordered(self, facts: Iterable[dict[str, Any]], salt: str) -> list[dict[str, Any]]:
         """One fact per free (subject, relation) that fits its relation, in a seeded stable order."""

@@ -22,9 +22,7 @@ class Names:
     aliases: list[str] = field(default_factory=list)
 
 
-def fetch_names(
-    source: Source, items: Sequence[str], junk: list[int] | None = None
-) -> dict[str, Names]:
+def fetch_names(source: Source, items: Sequence[str], junk: list[int] | None = None) -> dict[str, Names]:
     """English label and good aliases per item; junk aliases (``wording.junk_alias``) are left out
     and counted in ``junk[0]`` when given."""
     names: dict[str, Names] = {}

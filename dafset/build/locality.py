@@ -48,11 +48,7 @@ class LocalityPool:
             for p in [s["prompt"], *s["rephrase_prompts"]]:
                 self.case_prompts.setdefault(p, set()).add(split_of(s))
         # one fact per (subject, relation) that fits its relation, in a seeded order (unrelated probes)
-        free = [
-            facts[0]
-            for key, facts in index.by_case.items()
-            if key[1] in relations and fits(facts[0])
-        ]
+        free = [facts[0] for key, facts in index.by_case.items() if key[1] in relations and fits(facts[0])]
         self.unrelated = sorted(
             free, key=lambda f: stable_hash("unrelated", f["subject_id"], f["relation_id"], seed)
         )
@@ -93,7 +89,9 @@ class LocalityPool:
             if sum(p["kind"].startswith("same_relation") for p in out) >= SIMILAR:
                 break
             add(fact, kind)
-        for fact in self._ordered(self.index.by_subject.get(sample["subject_id"], []), sample, "same_subject"):
+        for fact in self._ordered(
+            self.index.by_subject.get(sample["subject_id"], []), sample, "same_subject"
+        ):
             if sum(p["kind"] == "same_subject" for p in out) >= SAME_SUBJECT:
                 break
             if fact["relation_id"] != sample["relation_id"]:
@@ -104,7 +102,10 @@ class LocalityPool:
                 if len(out) >= TOTAL:
                     break
                 fact = self.unrelated[(start + step) % len(self.unrelated)]
-                if fact["subject_id"] != sample["subject_id"] and fact["relation_id"] != sample["relation_id"]:
+                if (
+                    fact["subject_id"] != sample["subject_id"]
+                    and fact["relation_id"] != sample["relation_id"]
+                ):
                     add(fact, "unrelated")
         return out
 
@@ -113,16 +114,33 @@ class LocalityPool:
         is of the truth's class (hard neighbours), then any other (plain ``same_relation``)."""
         truths = [f for f in self.index.by_case.get((sample["subject_id"], sample["relation_id"]), [])]
         true_objects = {f["object_id"] for f in truths if f.get("object_id")}
-        truth_kind = frozenset().union(*(self.index.kind_of(q) for q in true_objects)) if true_objects else None
-        sharing = [f for q in true_objects for f in self.index.by_object.get(q, []) if f["relation_id"] == sample["relation_id"]]
-        others = [f for f in self.index.by_relation.get(sample["relation_id"], []) if f["subject_id"] != sample["subject_id"]]
-        similar = [f for f in others if truth_kind is not None and self.index.kind_of(f.get("object_id")) == truth_kind]
+        truth_kind = (
+            frozenset().union(*(self.index.kind_of(q) for q in true_objects)) if true_objects else None
+        )
+        sharing = [
+            f
+            for q in true_objects
+            for f in self.index.by_object.get(q, [])
+            if f["relation_id"] == sample["relation_id"]
+        ]
+        others = [
+            f
+            for f in self.index.by_relation.get(sample["relation_id"], [])
+            if f["subject_id"] != sample["subject_id"]
+        ]
+        similar = [
+            f
+            for f in others
+            if truth_kind is not None and self.index.kind_of(f.get("object_id")) == truth_kind
+        ]
         ordered = [(f, "same_relation_similar") for f in self._ordered(sharing, sample, "sharing")]
         ordered += [(f, "same_relation_similar") for f in self._ordered(similar, sample, "similar")]
         ordered += [(f, "same_relation") for f in self._ordered(others, sample, "same_relation")]
         return [(f, k) for f, k in ordered if f["subject_id"] != sample["subject_id"]]
 
-    def _ordered(self, facts: list[dict[str, Any]], sample: dict[str, Any], salt: str) -> list[dict[str, Any]]:
+    def _ordered(
+        self, facts: list[dict[str, Any]], sample: dict[str, Any], salt: str
+    ) -> list[dict[str, Any]]:
         return sorted(
             facts, key=lambda f: stable_hash(salt, sample["id"], f["subject_id"], f["relation_id"], self.seed)
         )
@@ -133,7 +151,11 @@ class LocalityPool:
         if not answers:
             return None
         raw = render("locality.j2", relation=relation, subject=fact["subject_label"])
-        return {"prompt": phrase(raw, fact["subject_label"], relation, answers[0]), "answers": answers, "kind": kind}
+        return {
+            "prompt": phrase(raw, fact["subject_label"], relation, answers[0]),
+            "answers": answers,
+            "kind": kind,
+        }
 
 
 def leaks(samples: list[dict[str, Any]], split_of: Callable[[dict[str, Any]], str]) -> int:

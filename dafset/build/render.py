@@ -68,7 +68,9 @@ class FactIndex:
             index.by_relation[fact["relation_id"]].append(fact)
             if fact.get("object_id"):
                 index.by_object[fact["object_id"]].append(fact)
-        index.type_entities(index.by_subject.values() if evidence is None else [list(evidence)], object_classes or {})
+        index.type_entities(
+            index.by_subject.values() if evidence is None else [list(evidence)], object_classes or {}
+        )
         return index
 
     def type_entities(
@@ -128,7 +130,9 @@ def render_case(
         target_true = previous_value(fact)
     prompt = phrase(relation.render_prompt(subject), subject, relation, target_new)
     rephrases = [
-        phrase(render("rephrase.j2", relation=relation, subject=subject, index=i), subject, relation, target_new)
+        phrase(
+            render("rephrase.j2", relation=relation, subject=subject, index=i), subject, relation, target_new
+        )
         for i in range(len(relation.paraphrases))
     ]
     return {
@@ -209,7 +213,9 @@ def counterfactual_target(
     return stable_order(list(candidates), "counterfactual", fact["subject_id"], fact["relation_id"], seed)[0]
 
 
-def fits_class(candidate: dict[str, Any], fact: dict[str, Any], truth_class: frozenset[str], index: FactIndex) -> bool:
+def fits_class(
+    candidate: dict[str, Any], fact: dict[str, Any], truth_class: frozenset[str], index: FactIndex
+) -> bool:
     """The truth's kind (a country is no city slot's answer); a date of the same precision."""
     if fact.get("value_type") == "time":
         return date_precision(candidate["object_label"]) == date_precision(fact["object_label"])
