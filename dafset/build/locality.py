@@ -11,7 +11,7 @@ aliases of every true object).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from dafset.build.render import FactIndex, phrase
@@ -41,6 +41,8 @@ class LocalityPool:
         samples = list(samples)
         self.index, self.relations, self.fits, self.seed = index, relations, fits, seed
         self.split_of = split_of
+        self._by_relation: dict[str, list[dict[str, Any]]] = {}  # seeded order, made once
+        self._phrased: dict[tuple[str, str], tuple[str, list[str]] | None] = {}
         self.cases: dict[tuple[str, str], set[str]] = {}  # (subject, relation) -> splits it is a case of
         self.case_prompts: dict[str, set[str]] = {}  # edit prompt or rephrase -> splits
         for s in samples:
@@ -109,34 +111,42 @@ class LocalityPool:
                     add(fact, "unrelated")
         return out
 
-    def _neighbours(self, sample: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
+    def _neighbours(self, sample: dict[str, Any]) -> Iterator[tuple[dict[str, Any], str]]:
         """Same relation, other subject: those sharing a true object first, then those whose object
-        is of the truth's class (hard neighbours), then any other (plain ``same_relation``)."""
-        truths = [f for f in self.index.by_case.get((sample["subject_id"], sample["relation_id"]), [])]
+        is of the truth's kind (hard neighbours), then any other (plain ``same_relation``). Lazy,
+        from a seeded rotation of the relation's facts: a case costs what it takes, not the
+        relation's size."""
+        relation = sample["relation_id"]
+        truths = self.index.by_case.get((sample["subject_id"], relation), [])
         true_objects = {f["object_id"] for f in truths if f.get("object_id")}
-        truth_kind = (
-            frozenset().union(*(self.index.kind_of(q) for q in true_objects)) if true_objects else None
-        )
+        kind = frozenset().union(*(self.index.kind_of(q) for q in true_objects)) if true_objects else None
         sharing = [
-            f
-            for q in true_objects
-            for f in self.index.by_object.get(q, [])
-            if f["relation_id"] == sample["relation_id"]
+            f for q in true_objects for f in self.index.by_object.get(q, []) if f["relation_id"] == relation
         ]
-        others = [
-            f
-            for f in self.index.by_relation.get(sample["relation_id"], [])
-            if f["subject_id"] != sample["subject_id"]
-        ]
-        similar = [
-            f
-            for f in others
-            if truth_kind is not None and self.index.kind_of(f.get("object_id")) == truth_kind
-        ]
-        ordered = [(f, "same_relation_similar") for f in self._ordered(sharing, sample, "sharing")]
-        ordered += [(f, "same_relation_similar") for f in self._ordered(similar, sample, "similar")]
-        ordered += [(f, "same_relation") for f in self._ordered(others, sample, "same_relation")]
-        return [(f, k) for f, k in ordered if f["subject_id"] != sample["subject_id"]]
+        for fact in self._ordered(sharing, sample, "sharing"):
+            yield fact, "same_relation_similar"
+        if kind is not None:
+            for fact in self._rotation(relation, sample):
+                if self.index.kind_of(fact.get("object_id")) == kind:
+                    yield fact, "same_relation_similar"
+        for fact in self._rotation(relation, sample):
+            yield fact, "same_relation"
+
+    def _rotation(self, relation: str, sample: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        if relation not in self._by_relation:
+            facts = self.index.by_relation.get(relation, [])
+            self._by_relation[relation] = sorted(
+                facts,
+                key=lambda f: stable_hash("relation", f["subject_id"], f.get("statement_id"), self.seed),
+            )
+        facts = self._by_relation[relation]
+        if not facts:
+            return
+        start = int(stable_hash("rotation", sample["id"], self.seed), 16) % len(facts)
+        for step in range(len(facts)):
+            fact = facts[(start + step) % len(facts)]
+            if fact["subject_id"] != sample["subject_id"]:
+                yield fact
 
     def _ordered(
         self, facts: list[dict[str, Any]], sample: dict[str, Any], salt: str
@@ -146,16 +156,15 @@ class LocalityPool:
         )
 
     def probe(self, fact: dict[str, Any], kind: str) -> dict[str, Any] | None:
-        relation = self.relations[fact["relation_id"]]
-        answers = self.index.answers(fact["subject_id"], fact["relation_id"])
-        if not answers:
-            return None
-        raw = render("locality.j2", relation=relation, subject=fact["subject_label"])
-        return {
-            "prompt": phrase(raw, fact["subject_label"], relation, answers[0]),
-            "answers": answers,
-            "kind": kind,
-        }
+        key = (fact["subject_id"], fact["relation_id"])
+        if key not in self._phrased:  # one rendering per fact, however many cases probe it
+            relation = self.relations[fact["relation_id"]]
+            answers = self.index.answers(*key)
+            raw = render("locality.j2", relation=relation, subject=fact["subject_label"])
+            phrased = phrase(raw, fact["subject_label"], relation, answers[0]) if answers else ""
+            self._phrased[key] = (phrased, answers) if answers else None
+        found = self._phrased[key]
+        return None if found is None else {"prompt": found[0], "answers": list(found[1]), "kind": kind}
 
 
 def leaks(samples: list[dict[str, Any]], split_of: Callable[[dict[str, Any]], str]) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 from dafset.build.wording import YEAR_OR_MONTH, junk_alias, missing_article
@@ -44,8 +45,13 @@ def tokens(text: str) -> set[str]:
 
 def contains(text: str, needle: str) -> bool:
     """Case-insensitive containment on word boundaries ("Paris" is not in "Parisian")."""
-    pattern = r"(?<!\w)" + re.escape(needle.casefold()) + r"(?!\w)"
-    return re.search(pattern, text.casefold()) is not None
+    return _word(needle.casefold()).search(text.casefold()) is not None
+
+
+@lru_cache(maxsize=65536)
+def _word(needle: str) -> re.Pattern[str]:
+    # compiled once per needle: the build asks about the same labels thousands of times
+    return re.compile(r"(?<!\w)" + re.escape(needle) + r"(?!\w)")
 
 
 def broken_rule(sample: dict[str, Any]) -> str | None:

@@ -7,6 +7,7 @@ Each rule is small, closed and tested on real Wikidata labels (tests/test_trust_
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 # -- the definite article ------------------------------------------------------------------------
 
@@ -34,6 +35,7 @@ TAIL_HEADS = frozenset(
 PLURAL_NAMES = frozenset({"Bahamas", "Maldives", "Netherlands", "Philippines"})
 
 
+@lru_cache(maxsize=65536)
 def needs_article(label: str) -> bool:
     """Whether the label, used mid-sentence, reads "the <label>" in English."""
     words = label.split()
@@ -52,7 +54,7 @@ def with_article(text: str, subject: str) -> str:
     when the subject's label needs it. The subject stays verbatim in the text."""
     if not needs_article(subject):
         return text
-    pattern = re.compile(r"(?<![\w'’])([Tt]he\s+)?" + re.escape(subject) + r"(?!\w)")
+    pattern = _bare(subject)
 
     def fix(match: re.Match[str]) -> str:
         if match.group(1):
@@ -66,6 +68,11 @@ def with_article(text: str, subject: str) -> str:
 def missing_article(text: str, subject: str) -> bool:
     """Whether ``text`` has the subject bare where it needs "the" (the audit's check)."""
     return needs_article(subject) and with_article(text, subject) != text
+
+
+@lru_cache(maxsize=65536)
+def _bare(subject: str) -> re.Pattern[str]:
+    return re.compile(r"(?<![\w'’])([Tt]he\s+)?" + re.escape(subject) + r"(?!\w)")
 
 
 # -- dates ---------------------------------------------------------------------------------------
