@@ -155,3 +155,32 @@ def test_audit_script_agrees(built: Path, audit_module: Any, capsys: pytest.Capt
     assert figures["counterfactual_wrong_type_targets"] == 0
     assert all(v["share"] <= MAX_RELATION_SHARE for v in figures["max_relation_share"].values())
     assert audit_module.main([str(built / "nowhere")]) == 2
+
+
+def test_cap_trims_a_skewed_config_and_counts_it() -> None:
+    from collections import Counter
+
+    from dafset.build.assemble import cap_relations
+
+    rows = [{"property": "popular", "relation_id": "P17"} for _ in range(13)]
+    rows += [{"property": "popular", "relation_id": f"P{i}"} for i in range(100, 107)]
+    rows += [{"property": "recent", "relation_id": f"P{i}"} for i in range(100, 110)]
+    drops: Counter[str] = Counter()
+    kept = cap_relations(rows, drops)
+    popular = [r["relation_id"] for r in kept if r["property"] == "popular"]
+    assert popular.count("P17") <= MAX_RELATION_SHARE * len(popular)
+    assert drops["relation_share_cap"] == len(rows) - len(kept) > 0
+    assert [r for r in kept if r["property"] == "recent"] == rows[20:]  # a balanced config is untouched
+
+
+def test_cap_keeps_an_even_share_when_few_relations_exist() -> None:
+    from collections import Counter
+
+    from dafset.build.assemble import cap_relations
+
+    rows = [{"property": "recent", "relation_id": r} for r in ("P17", "P19", "P20") for _ in range(5)]
+    rows += [{"property": "recent", "relation_id": "P17"} for _ in range(3)]
+    drops: Counter[str] = Counter()
+    kept = cap_relations(rows, drops)  # three relations cannot be under 20% each: an even share
+    assert Counter(r["relation_id"] for r in kept) == {"P17": 6, "P19": 5, "P20": 5}
+    assert drops["relation_share_cap"] == 2

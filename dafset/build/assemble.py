@@ -179,26 +179,24 @@ def assemble(
 
 def cap_relations(samples: list[dict[str, Any]], drops: Counter[str]) -> list[dict[str, Any]]:
     """Drop the last-taken rows of any relation above ``MAX_RELATION_SHARE`` of its config (a config
-    that came out smaller than wanted can still be skewed after the take-time cap)."""
+    that came out smaller than wanted can still be skewed after the take-time cap). A config with
+    fewer relations than 1 / share cannot meet the share: there no relation exceeds an even share."""
     kept = list(samples)
-    while True:
-        sizes = Counter(s["property"] for s in kept)
-        held = Counter((s["property"], s["relation_id"]) for s in kept)
-        over = {
-            key: n - math.floor(MAX_RELATION_SHARE * sizes[key[0]])
-            for key, n in held.items()
-            if n > MAX_RELATION_SHARE * sizes[key[0]]
-        }
-        if not over:
-            return kept
-        # drop one row of the most over-represented relation per config, then re-measure
-        worst = {p: max((k for k in over if k[0] == p), key=lambda k: over[k]) for p, _ in over}
-        for key in worst.values():
-            last = max(i for i, s in enumerate(kept) if (s["property"], s["relation_id"]) == key)
-            del kept[last]
+    for prop in dict.fromkeys(s["property"] for s in samples):
+        while True:
+            rows = [i for i, s in enumerate(kept) if s["property"] == prop]
+            held = Counter(kept[i]["relation_id"] for i in rows)
+            allowed = (
+                math.floor(MAX_RELATION_SHARE * len(rows))
+                if len(held) * MAX_RELATION_SHARE >= 1
+                else math.ceil(len(rows) / len(held))
+            )
+            relation, most = held.most_common(1)[0]
+            if most <= allowed:
+                break
+            del kept[max(i for i in rows if kept[i]["relation_id"] == relation)]
             drops["relation_share_cap"] += 1
-        if not kept:
-            return kept
+    return kept
 
 
 def add_locality(run: Assembly, cfg: BuildConfig) -> dict[str, Any]:
