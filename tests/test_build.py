@@ -16,7 +16,7 @@ from dafset.cli import app
 from dafset.config import SAMPLE_SNAPSHOT
 from dafset.publish.split import assign_split, find_leaks
 from dafset.relations import load_relations
-from dafset.schema import CRITERIA, PROPERTIES, SAMPLE_SCHEMA
+from dafset.schema import CRITERIA, LOCALITY_KINDS, PROPERTIES, SAMPLE_SCHEMA
 from dafset.settings import get_settings
 
 SPLITS = ("train", "validation", "test")
@@ -86,7 +86,7 @@ def test_every_published_sample_obeys_the_rules(built: Path) -> None:
             assert row["subject"] in row["prompt"]
             assert row["target_new"].casefold() not in row["prompt"].casefold()
             kinds = {c["kind"] for c in row["locality"]}
-            assert kinds <= {"same_relation", "same_subject"} and kinds
+            assert kinds <= set(LOCALITY_KINDS) and kinds
             if row["edit_kind"] == "counterfactual":
                 assert row["target_new"] not in row["answers"]
             if row["property"] == "robust":

@@ -61,7 +61,7 @@ def test_dafnet_fields(root: Path, tmp_path: Path) -> None:
         for rec, row in zip(records, usable, strict=True):
             assert rec["rephrase_prompt"] == row["rephrase_prompts"][0]
             assert rec["locality_prompt"] == row["locality"][0]["prompt"]
-            assert rec["locality_ground_truth"] == row["locality"][0]["answer"]
+            assert rec["locality_ground_truth"] == row["locality"][0]["answers"][0]
             if prop == "robust":
                 assert rec["prefix"] == [p["text"] for p in row["prefix"]]
                 assert all(isinstance(p, str) for p in rec["prefix"])
@@ -87,7 +87,7 @@ def test_easyedit_knowedit_records_and_edit_inputs(root: Path, tmp_path: Path) -
             assert ("rephrase" in rec) == bool(row["rephrase_prompts"])
             same_subject = [c for c in row["locality"] if c["kind"] == "same_subject"]
             assert rec["locality"].get("Relation_Specificity", []) == [
-                {"prompt": c["prompt"], "ground_truth": c["answer"]} for c in same_subject
+                {"prompt": c["prompt"], "ground_truth": c["answers"][0]} for c in same_subject
             ]
         n = len(rows)
         assert {

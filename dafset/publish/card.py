@@ -274,6 +274,15 @@ def render_body(inputs: CardInputs) -> str:
         "`evidence` the case was selected on. Every property shares one schema; optional parts "
         "are empty lists, never missing.\n"
     )
+    add(
+        "Each locality probe is `{prompt, answers, kind}`: a fact the edit must not change, with "
+        "every acceptable answer (label and good aliases). Kinds: `same_relation_similar` (same "
+        "relation, a subject sharing the true object or an object of the same kind), "
+        "`same_relation`, `same_subject` (another relation of the subject) and `unrelated`. Probes "
+        "come only from facts that are no edit case of another split, so no probe reveals a "
+        "held-out edit. `target_true` of an insertion is the value the new statement replaced, or "
+        "null.\n"
+    )
     add("## Properties (configs)\n")
     for p in PROPERTIES:
         add(f"- **`{p}`** — {PROPERTY_TEXT[p]}.")

@@ -116,7 +116,7 @@ def dafnet_record(row: Mapping[str, Any]) -> dict[str, Any] | str:
         "subject": row["subject"],
         "rephrase_prompt": row["rephrase_prompts"][0],
         "locality_prompt": loc["prompt"],
-        "locality_ground_truth": loc["answer"],
+        "locality_ground_truth": loc["answers"][0],
     }
     if row["property"] == "robust":
         prefixes = [p["text"] for p in row["prefix"] if p["text"]]
@@ -159,7 +159,7 @@ def knowedit_record(row: Mapping[str, Any]) -> dict[str, Any]:
     locality: dict[str, list[dict[str, str]]] = {}
     for case in row["locality"]:
         key = EASYEDIT_LOCALITY_KEYS.get(case["kind"], case["kind"] or "locality")
-        locality.setdefault(key, []).append({"prompt": case["prompt"], "ground_truth": case["answer"]})
+        locality.setdefault(key, []).append({"prompt": case["prompt"], "ground_truth": case["answers"][0]})
     rec: dict[str, Any] = {
         "id": row["id"],
         "subject": row["subject"],
@@ -189,7 +189,7 @@ def edit_inputs(rows: list[dict[str, Any]]) -> dict[str, Any]:
         for r in rows:
             case = next((c for c in r["locality"] if c["kind"] == kind), None)
             prompts.append(case["prompt"] if case else None)
-            answers.append(case["answer"] if case else None)
+            answers.append(case["answers"][0] if case else None)
         locality_inputs[key] = {"prompt": prompts, "ground_truth": answers}
     inputs: dict[str, Any] = {
         "prompts": [r["prompt"] for r in rows],
