@@ -25,7 +25,7 @@ def harvest_long_tail(
     source: Source, cfg: BuildConfig, relations: Sequence[str]
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The candidate pool's facts with frequency and degree evidence attached."""
-    pool = random_pool(source, relations, cfg.long_tail_pool)
+    pool = random_pool(source, relations, min(cfg.long_tail_pool, POOL_PER_SAMPLE * cfg.sizes.long_tail))
     frequency = _counts(source, "frequency", "frequency", pool)
     in_degree = _counts(source, "in_degree", "inDegree", pool)
     out_degree = _counts(source, "out_degree", "outDegree", pool)
@@ -42,6 +42,7 @@ def harvest_long_tail(
     return rows, {"pool": len(pool), "facts": len(rows)}
 
 
+POOL_PER_SAMPLE = 5  # pool items per long-tail sample wanted: a uniform pool need be no larger
 POOL_DRAW = 500  # random items asked for at a time (one list=random request on the live path)
 
 

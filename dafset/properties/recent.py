@@ -32,7 +32,7 @@ from dafset.source import Source, StatementAddition
 DATE_RELATIONS = ("P571", "P577", "P569")
 # additions drawn per recent sample wanted: the one-case-per-(subject, relation) rule and the
 # sample rules drop some, and a statement no longer truthy at the snapshot is dropped too
-OVERDRAW = 1.3
+OVERDRAW = 1.15
 FAR_FUTURE = timedelta(days=3650)
 AFTER_SNAPSHOT_CHECK = timedelta(days=1)
 

@@ -34,9 +34,11 @@ from dafset.properties.facts import statement_key
 from dafset.source import RecentChange, Source, StatementAddition
 
 PAGE = 500  # list=recentchanges rows per request for clients without bot rights
-SLICE_TARGET = 400  # expected entries per slice: with Poisson-like spread, most fit one page
+SLICE_TARGET = 420  # expected entries per slice at the pilot's rate: most slices fit one page of 500
 MIN_SLICE_S = 1.0
-GROWTH = 1.15  # read a little past the estimate of the slices still needed, to save a round
+PRIOR_YIELD = 0.75  # additions per candidate assumed until the first contents are read
+CONTENT_BATCH = 50  # revisions with content per request (the API's limit without bot rights)
+FULL_BATCHES = 4  # candidates are confirmed in groups of this many full requests
 
 
 @dataclass
@@ -106,24 +108,44 @@ def sample_additions(
     total = max(1, round((end - start).total_seconds() / width))
     order = [int(i) for i in stable_order([str(i) for i in range(total)], "recent-slices", seed, start.isoformat())]
     read: list[_Slice] = []
+    pending: list[tuple[RecentChange, str | None]] = []
     additions: list[StatementAddition] = []
-    rounds = 0
-    while len(read) < total and len(additions) < wanted:
-        if read:
-            per_slice = len(additions) / len(read)
-            need = (wanted - len(additions)) / per_slice if per_slice > 0 else len(read)
-            take = max(1, math.ceil(need * GROWTH))
-        else:
-            take = 1
-        batch = [_read_slice(source, i, start, width, allowed) for i in order[len(read) : len(read) + take]]
-        found = _confirm(source, [c for s in batch for c in s.candidates], allowed)
-        by_revid: dict[int, _Slice] = {c.revid: s for s in batch for c, _ in s.candidates}
+    by_revid: dict[int, _Slice] = {}
+    confirmed_of = [0, 0]  # candidates confirmed so far, additions they gave
+
+    def confirm(batch: list[tuple[RecentChange, str | None]]) -> None:
+        found = _confirm(source, batch, allowed)
         for addition in found:
             by_revid[addition.revision_id].found[addition.relation_id] += 1
-        read += batch
-        additions += found
-        rounds += 1
-    design = _design(read, total, width, pilot, rounds, sorted(allowed))
+        additions.extend(found)
+        confirmed_of[0] += len(batch)
+        confirmed_of[1] += len(found)
+
+    def expected() -> float:
+        # additions in hand plus those the pending candidates should give at the rate seen so far
+        rate = confirmed_of[1] / confirmed_of[0] if confirmed_of[0] else PRIOR_YIELD
+        return len(additions) + rate * len(pending)
+
+    for index in order:
+        if expected() >= wanted:
+            if not pending:
+                break
+            confirm(pending)  # settle the estimate before reading more
+            pending = []
+            if len(additions) >= wanted:
+                break
+            continue
+        piece = _read_slice(source, index, start, width, allowed)
+        read.append(piece)
+        by_revid.update({c.revid: piece for c, _ in piece.candidates})
+        pending += piece.candidates
+        while _revids(pending) >= CONTENT_BATCH * FULL_BATCHES:  # confirm only in full requests
+            cut = _fit(pending, CONTENT_BATCH * FULL_BATCHES)
+            confirm(pending[:cut])
+            pending = pending[cut:]
+    if pending:
+        confirm(pending)
+    design = _design(read, total, width, pilot, sorted(allowed))
     unique = {statement_key(a.statement_id): a for a in additions}
     return SliceSample(sorted(unique.values(), key=lambda a: (a.revision_id, a.statement_id)), design)
 
@@ -140,8 +162,22 @@ def _read_slice(source: Source, index: int, start: datetime, width: float, allow
     return piece
 
 
+def _revids(candidates: list[tuple[RecentChange, str | None]]) -> int:
+    return len({c.revid for c, _ in candidates} | {c.old_revid for c, _ in candidates if c.old_revid})
+
+
+def _fit(candidates: list[tuple[RecentChange, str | None]], limit: int) -> int:
+    """How many leading candidates need at most ``limit`` revisions."""
+    seen: set[int] = set()
+    for i, (change, _) in enumerate(candidates):
+        seen |= {change.revid} | ({change.old_revid} if change.old_revid else set())
+        if len(seen) > limit:
+            return max(1, i)
+    return len(candidates)
+
+
 def _design(
-    read: list[_Slice], total: int, width: float, pilot: dict[str, Any], rounds: int, relations: list[str]
+    read: list[_Slice], total: int, width: float, pilot: dict[str, Any], relations: list[str]
 ) -> dict[str, Any]:
     k = len(read)
     entries = sum(s.entries for s in read)
@@ -155,7 +191,6 @@ def _design(
         "slices_total": total,
         "slices_read": k,
         "sampling_fraction": round(k / total, 6),
-        "rounds": rounds,
         "pilot": pilot,
         "entries_read": entries,
         "candidates": candidates,
