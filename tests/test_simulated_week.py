@@ -112,5 +112,5 @@ def test_the_simulated_wdqs_refuses_a_scan_and_the_live_source_never_sends_one(w
         source.select("modified_items", properties=["P31"], start="2026-11-16T00:00:00Z", end="2026-11-23T00:00:00Z")
     from dafset.sources.queries import PREFIXES
 
-    with pytest.raises(Exception, match="500|TimeoutException"):
+    with pytest.raises(Exception, match=r"500|TimeoutException"):
         source.sparql.select(PREFIXES + "SELECT ?item WHERE { ?item wdt:P19 ?place } LIMIT 10", use_cache=False)

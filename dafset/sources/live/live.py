@@ -62,8 +62,9 @@ class LiveSource:
     def select(self, query: str, **values: Sequence[str] | str | int) -> list[dict[str, str]]:
         # render_query checks every id before the text exists, so a bad id never reaches WDQS;
         # query_bound refuses a query whose header declares no bound (a scan of Wikidata)
+        text = render_query(query, **values)
         query_bound(query, **values)
-        return self.sparql.select(render_query(query, **values))
+        return self.sparql.select(text)
 
     def top_articles(self, start: date, end: date, limit: int) -> list[PageViews]:
         return self.views.top(start, end, limit)
