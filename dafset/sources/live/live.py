@@ -12,7 +12,6 @@ from datetime import date, datetime
 from typing import Any
 
 from dafset.ids import is_item
-from dafset.properties.facts import statement_key
 from dafset.settings import Settings, get_settings
 from dafset.source import PageViews, RecentChange, StatementAddition
 from dafset.sources.live.cache import ResponseCache, default_cache
@@ -97,7 +96,8 @@ class LiveSource:
         out: dict[int, dict[str, str] | None] = {int(r): None for r in revids}
         for revid, rev in contents.items():
             if rev.entity is not None:
-                out[revid] = {statement_key(k): p for k, p in statement_ids(rev.entity).items()}
+                # statement keys as WDQS spells them (Q42-ABC): the first "$" of the JSON id as "-"
+                out[revid] = {k.replace("$", "-", 1): p for k, p in statement_ids(rev.entity).items()}
         return out
 
     def random_items(self, n: int) -> list[str]:
