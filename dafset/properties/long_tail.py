@@ -17,7 +17,7 @@ from typing import Any
 from dafset.config import BuildConfig
 from dafset.hashing import stable_hash
 from dafset.ids import chunks
-from dafset.properties.facts import SPARQL_BATCH, distinct, fetch_truthy_facts
+from dafset.properties.facts import SPARQL_BATCH, fetch_truthy_facts
 from dafset.source import Source
 
 
@@ -25,12 +25,7 @@ def harvest_long_tail(
     source: Source, cfg: BuildConfig, relations: Sequence[str]
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The candidate pool's facts with frequency and degree evidence attached."""
-    pool = distinct(
-        r["item"]
-        for r in source.select(
-            "subjects_with_relations", properties=list(relations), limit=cfg.long_tail_pool, offset=0
-        )
-    )
+    pool = random_pool(source, relations, min(cfg.long_tail_pool, POOL_PER_SAMPLE * cfg.sizes.long_tail))
     frequency = _counts(source, "frequency", "frequency", pool)
     in_degree = _counts(source, "in_degree", "inDegree", pool)
     out_degree = _counts(source, "out_degree", "outDegree", pool)
@@ -45,6 +40,30 @@ def harvest_long_tail(
             derived=[],
         )
     return rows, {"pool": len(pool), "facts": len(rows)}
+
+
+POOL_PER_SAMPLE = 5  # pool items per long-tail sample wanted: a uniform pool need be no larger
+POOL_DRAW = 500  # random items asked for at a time (one list=random request on the live path)
+
+
+def random_pool(source: Source, relations: Sequence[str], size: int) -> list[str]:
+    """``size`` items with a statement on one of the relations, drawn at random from all items
+    (``Source.random_items``) — a uniform sample, not the first items by id, and no scan: random
+    items are filtered with a VALUES query, 200 at a time."""
+    pool: list[str] = []
+    asked = 0
+    while len(pool) < size:
+        drawn = source.random_items(asked + POOL_DRAW)[asked:]
+        if not drawn:
+            break  # the source holds no more items
+        asked += len(drawn)
+        for batch in chunks(drawn, SPARQL_BATCH):
+            found = {
+                r["item"]
+                for r in source.select("items_with_relations", items=batch, properties=list(relations))
+            }
+            pool += [q for q in batch if q in found]
+    return pool[:size]
 
 
 def _counts(source: Source, query: str, var: str, items: list[str]) -> dict[str, int]:
