@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
 
+from dafset.errors import SourceError
+
 Compression = Literal["none", "gzip", "bzip2"]
 IDENTITY_SPAN = 1 << 20  # bytes hashed at each end of the file
 
@@ -76,7 +78,10 @@ def describe(path: Path, index_dir: Path, parallelization: int = 1) -> DumpInfo:
     size_file = index.with_name(index.name + ".size")
     if not (index.exists() and size_file.exists()):
         index_dir.mkdir(parents=True, exist_ok=True)
-        size = _build_index(path, kind, index, parallelization)
+        try:
+            size = _build_index(path, kind, index, parallelization)
+        except (OSError, RuntimeError, ValueError, EOFError) as exc:
+            raise SourceError(f"{path}: cannot decompress ({kind}): {exc}") from exc
         size_file.write_text(str(size))
     size = int(size_file.read_text())
     return DumpInfo(str(path), stat.st_size, stat.st_mtime_ns, kind, ident, size, str(index))
@@ -89,6 +94,10 @@ def _build_index(path: Path, kind: Compression, index: Path, parallelization: in
 
         with rapidgzip.open(str(path), parallelization=parallelization) as f:
             size = f.seek(0, io.SEEK_END)
+            # rapidgzip ends a truncated stream quietly: the compressed position tells
+            stopped, total = f.tell_compressed() // 8, path.stat().st_size
+            if stopped < total:
+                raise EOFError(f"truncated or corrupt: decompression stopped at byte {stopped} of {total}")
             with tmp.open("wb") as out:
                 f.export_index(out)
     else:
