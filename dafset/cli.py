@@ -22,6 +22,9 @@ def _register() -> None:
     app.command("stats")(build_commands.stats)
     app.command("export")(build_commands.export)
     app.command("sample")(build_commands.sample)
+    from dafset.sources.dump import commands as dump_commands
+
+    app.command("ingest-dump")(dump_commands.ingest_dump)
     try:
         from dafset.lm import commands as lm_commands
     except ImportError:  # the lm area is optional until it lands
