@@ -2,7 +2,7 @@
 
 msgspec skips every JSON field a Struct does not declare without building Python objects for it:
 of an entity's labels, descriptions and aliases only ``en`` is declared, so the ~300 other
-languages of a famous item are scanned, never materialised; of qualifiers only P580/P582/P585; of
+languages of a famous item are scanned, never materialised; of qualifiers only P580/P582/P585/P577; of
 references only their number. That is where the speed comes from (bench/dump_ingest.py).
 
 Wikibase writes an empty map as ``[]`` in some places (PHP arrays), so every map also accepts a list.
@@ -65,6 +65,7 @@ class Qualifiers(_Struct):
     P580: list[Snak] = []  # start time
     P582: list[Snak] = []  # end time
     P585: list[Snak] = []  # point in time
+    P577: list[Snak] = []  # publication date
 
 
 class Counted(_Struct):

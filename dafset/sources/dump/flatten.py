@@ -140,10 +140,12 @@ class TableBuffers:
             cols["start_time"].append(_first_time(qualifiers.P580))
             cols["end_time"].append(_first_time(qualifiers.P582))
             cols["point_in_time"].append(_first_time(qualifiers.P585))
+            cols["publication_date"].append(_first_time(qualifiers.P577))
         else:
             cols["start_time"].append(None)
             cols["end_time"].append(None)
             cols["point_in_time"].append(None)
+            cols["publication_date"].append(None)
         cols["n_references"].append(len(statement.references))
         self.statement_rows += 1
 
