@@ -151,7 +151,7 @@ class DumpSource:
                         "rank": RANK_IRI.get(r["rank"]),
                         "start": _qualifier_time(r["start_time"]),
                         "pointInTime": _qualifier_time(r["point_in_time"]),
-                        "published": _qualifier_time(r.get("publication_date")),
+                        "published": _qualifier_time(r["publication_date"]),
                     }
                 )
             )

@@ -1,7 +1,7 @@
 -- truthy_facts.rq: best-rank statements of some items on some relations, with date qualifiers.
 -- Parameters: $items, $properties (lists). Values are rendered in Python (source.py: _value).
 SELECT subject_id AS item, property, statement_id AS statement, rank, value_type, object_id, value,
-       time, precision, quantity_amount, start_time, point_in_time
+       time, precision, quantity_amount, start_time, point_in_time, publication_date
 FROM truthy
 WHERE subject_id IN (SELECT unnest($items)) AND property IN (SELECT unnest($properties))
 ORDER BY item, property, statement
