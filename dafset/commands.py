@@ -26,7 +26,17 @@ def build(
         Path, typer.Option(help="Root directory: snapshots/<date>/ and the `latest` link go here.")
     ] = Path("out/dafset"),
     source: Annotated[
-        str, typer.Option(help="'sample' (bundled, offline) or 'live' (WDQS + Wikimedia APIs).")
+        str,
+        typer.Option(
+            help="'sample' (bundled, offline), 'live' (WDQS + Wikimedia APIs) or 'dump' (an ingested dump)."
+        ),
+    ] = "sample",
+    dump_dir: Annotated[
+        Path | None,
+        typer.Option(help="--source dump: the folder of `dafset ingest-dump` + `dafset dump-stats`."),
+    ] = None,
+    dump_delegate: Annotated[
+        str, typer.Option(help="--source dump: page views and revisions from 'sample' or 'live'.")
     ] = "sample",
     snapshot: Annotated[
         str | None,
@@ -47,6 +57,7 @@ def build(
     long_tail: Annotated[int, typer.Option(help="Max long-tail samples (shared by the criteria).")] = 600,
     robust: Annotated[int, typer.Option(help="Max robust samples (shared by the criteria).")] = 300,
     window_days: Annotated[int, typer.Option(help="Recency window in days before the snapshot date.")] = 7,
+    long_tail_pool: Annotated[int, typer.Option(help="Long-tail candidate pool size (items).")] = 8000,
     seed: Annotated[int, typer.Option(help="Seed for every stable choice.")] = 0,
     previous: Annotated[
         Path | None,
@@ -67,13 +78,17 @@ def build(
 
         os.environ["DAFSET_SPARQL_ENDPOINT"] = endpoint  # read through dafset.settings, like the flow
     try:
-        day = parse_date(snapshot) if snapshot else (SAMPLE_SNAPSHOT if source == "sample" else date.today())
+        offline = source == "sample" or (source == "dump" and dump_delegate == "sample")
+        day = parse_date(snapshot) if snapshot else (SAMPLE_SNAPSHOT if offline else date.today())
         cfg = BuildConfig(
             snapshot=day,
             out=out,
             source=source,
+            dump_dir=dump_dir,
+            dump_delegate=dump_delegate,
             sizes=Sizes(recent=recent, popular=popular, long_tail=long_tail, robust=robust),
             window_days=window_days,
+            long_tail_pool=long_tail_pool,
             seed=seed,
             model=model,
             device=device,
@@ -145,3 +160,45 @@ def sample(
         _fail(exc)
         return
     typer.echo(f"wrote {written}")
+
+
+def sample_dump(
+    out: Annotated[Path, typer.Option(help="The JSON dump file to write (.json, or .json.gz).")],
+    fixtures: Annotated[Path | None, typer.Option(help="The real fixtures dir (default: settings).")] = None,
+) -> None:
+    """Write the bundled sample as a Wikidata JSON dump (for `dafset ingest-dump` and --source dump)."""
+    from dafset.sources.dump.sample_dump import write_sample_dump
+
+    try:
+        counts = write_sample_dump(out, fixtures_dir=fixtures)
+    except DafsetError as exc:
+        _fail(exc)
+        return
+    typer.echo(f"wrote {out} ({counts['items']} items, {counts['statements']} statements)")
+
+
+def dump_stats(
+    folder: Annotated[Path, typer.Argument(help="An ingest folder (dafset ingest-dump --out).")],
+    engine: Annotated[str, typer.Option(help="'duckdb' (one machine) or 'dask' (a cluster).")] = "duckdb",
+    memory_limit: Annotated[str, typer.Option(help="DuckDB's memory limit; it spills beyond.")] = "2GB",
+    scheduler: Annotated[
+        str | None, typer.Option(help="--engine dask: a scheduler address (default: a LocalCluster).")
+    ] = None,
+) -> None:
+    """Global per-entity statistics (frequency, in/out degree, sitelinks) -> stats/entities.parquet."""
+    from dafset.sources.dump.stats import DuckLimits, dask_stats, duckdb_stats
+
+    try:
+        if engine == "duckdb":
+            report = duckdb_stats(folder, DuckLimits(memory_limit=memory_limit))
+        elif engine == "dask":
+            from distributed import Client
+
+            with Client(scheduler) if scheduler else Client(processes=False):
+                report = dask_stats(folder)
+        else:
+            raise DafsetError(f"--engine: expected 'duckdb' or 'dask', got {engine!r}")
+    except DafsetError as exc:
+        _fail(exc)
+        return
+    typer.echo(f"{report['engine']}: {report['rows']} entities in {report['seconds']:.1f} s")

@@ -23,7 +23,7 @@ from typing import Any
 
 import duckdb
 
-from dafset.errors import ConfigError
+from dafset.errors import ConfigError, SourceError
 from dafset.hashing import stable_hash
 from dafset.ids import check_items, check_properties
 from dafset.source import PageViews, Source, StatementAddition
@@ -92,7 +92,8 @@ class DumpSource:
 
     def __init__(self, ingest_dir: Path, delegate: Source, *, memory_limit: str = "2GB") -> None:
         check_ingest(ingest_dir)
-        if not (ingest_dir / STATS_FILE).is_file():
+        stats = ingest_dir / STATS_FILE
+        if not stats.exists():
             raise ConfigError(
                 f"{ingest_dir / STATS_FILE}: missing (compute it with `dafset dump-stats {ingest_dir}`)"
             )
@@ -101,7 +102,8 @@ class DumpSource:
         self.endpoint = f"duckdb:{ingest_dir.resolve()} ({self._dump_name()}) + {delegate.endpoint}"
         self.con = duckdb.connect(config={"memory_limit": memory_limit})
         globs = {t: str(ingest_dir / t / "shard-*.parquet") for t in TABLES}
-        globs["stats"] = str(ingest_dir / STATS_FILE)
+        # one file from DuckDB; a folder of parts from dask
+        globs["stats"] = str(stats if stats.is_file() else stats / "*.parquet")
         views = sql_text("_views").format(**{k: v.replace("'", "''") for k, v in globs.items()})
         self.con.execute(views)
         self.con.create_function(
@@ -116,7 +118,11 @@ class DumpSource:
         return str(data.get("dump") or data.get("path") or "dump")
 
     def _rows(self, name: str, **params: Any) -> list[dict[str, Any]]:
-        cursor = self.con.execute(sql_text(name), params)
+        try:
+            cursor = self.con.execute(sql_text(name), params)
+        except duckdb.Error as exc:  # e.g. a folder ingested by an older version (a missing column)
+            first = str(exc).strip().splitlines()[0]
+            raise SourceError(f"{self.ingest_dir}: dump query sql/{name}.sql failed: {first}") from exc
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
 

@@ -139,40 +139,48 @@ def dask_frame(folder: Path) -> Any:
     import dask.dataframe as dd
 
     check_ingest(folder)
-    st = dd.read_parquet(
-        _glob(folder, "statements"), columns=["subject_id", "property", "rank", "object_id"]
-    )
+    st = dd.read_parquet(_glob(folder, "statements"), columns=["subject_id", "property", "rank", "object_id"])
     terms = dd.read_parquet(_glob(folder, "terms"), columns=["id"])
     links = dd.read_parquet(_glob(folder, "sitelinks"), columns=["id", "sitelinks"])
 
     as_value = st[st.object_id.notnull() & (st.object_id != st.subject_id)].object_id
-    ids_in_statements = dd.concat([st.subject_id, as_value.rename("subject_id")])
-    frequency = ids_in_statements.to_frame(name="id").groupby("id").size().rename("frequency")
+    taking_part = dd.concat([st.subject_id.rename("id"), as_value.rename("id")]).to_frame()
+    frequency = taking_part.groupby("id").size().rename("frequency").reset_index()
 
     truthy = _dask_truthy(st)
     triples = truthy[["subject_id", "property", "object_id"]].drop_duplicates()
-    in_degree = triples.groupby("object_id").size().rename("in_degree")
+    in_degree = triples.groupby("object_id").size().rename("in_degree").reset_index()
     pairs = truthy[["subject_id", "object_id"]].drop_duplicates()
-    out_degree = pairs.groupby("subject_id").size().rename("out_degree")
-    sitelinks = links.groupby("id").sitelinks.max()
+    out_degree = pairs.groupby("subject_id").size().rename("out_degree").reset_index()
+    sitelinks = links.groupby("id").sitelinks.max().reset_index()
 
-    counts = [frequency, in_degree, out_degree, sitelinks]
-    ids = dd.concat([terms.id, *(c.index.to_series().rename("id") for c in counts)])
-    table = ids.to_frame(name="id").drop_duplicates()
-    for series in counts:
-        frame = series.to_frame().reset_index().rename(columns={series.index.name or "index": "id"})
+    # every part a frame with an ``id`` column and a plain index, so shuffles see one index type
+    counts = [
+        frequency,
+        in_degree.rename(columns={"object_id": "id"}),
+        out_degree.rename(columns={"subject_id": "id"}),
+        sitelinks,
+    ]
+    table = dd.concat([terms[["id"]], *(c[["id"]] for c in counts)]).drop_duplicates()
+    for frame in counts:
         table = table.merge(frame, on="id", how="left")
     return table[COLUMNS].fillna(0).astype({c: "int64" for c in COLUMNS[1:]})
 
 
-def dask_stats(folder: Path, out: Path) -> dict[str, Any]:
-    """Write the statistics with ``dask.dataframe`` to the folder ``out`` (one file per partition,
-    written by the workers: nothing holds the whole table). On a cluster, call it inside a
-    ``distributed.Client``."""
+def dask_stats(folder: Path, out: Path | None = None) -> dict[str, Any]:
+    """Write the statistics with ``dask.dataframe``: a folder of parts (one per partition, written
+    by the workers: nothing holds the whole table), by default at ``stats/entities.parquet`` in
+    place of DuckDB's single file. On a cluster, call it inside a ``distributed.Client``."""
     began = time.perf_counter()
-    frame = dask_frame(folder)
-    frame.to_parquet(out, schema=ENTITY_STATS_SCHEMA, compression="zstd", write_index=False)
-    rows = sum(pq.ParquetFile(p).metadata.num_rows for p in sorted(out.glob("*.parquet")))
+    target = out or folder / STATS_FILE
+    partial = target.with_name(f".{target.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    dask_frame(folder).to_parquet(partial, schema=ENTITY_STATS_SCHEMA, compression="zstd", write_index=False)
+    if target.is_file():
+        target.unlink()
+    shutil.rmtree(target, ignore_errors=True)
+    partial.replace(target)
+    rows = sum(pq.ParquetFile(p).metadata.num_rows for p in sorted(target.glob("*.parquet")))
     return {"engine": "dask", "rows": rows, "seconds": round(time.perf_counter() - began, 3)}
 
 
