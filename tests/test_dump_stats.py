@@ -71,7 +71,10 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> Path:
     terms = [{"id": q, "label": q, "aliases": [], "description": None} for q in ("Q1", "Q2", "Q3", "Q9")]
     _write(folder, "terms", terms[:2], 0)
     _write(folder, "terms", terms[2:], 1)
-    links = [{"id": "Q1", "sitelinks": 3, "enwiki_title": "One"}, {"id": "Q9", "sitelinks": 0, "enwiki_title": None}]
+    links = [
+        {"id": "Q1", "sitelinks": 3, "enwiki_title": "One"},
+        {"id": "Q9", "sitelinks": 0, "enwiki_title": None},
+    ]
     _write(folder, "sitelinks", links, 0)
     _write(folder, "sitelinks", [], 1)
     return folder
@@ -114,7 +117,9 @@ def sample_ingest(tmp_path_factory: pytest.TempPathFactory, fixtures_dir: Path) 
 
 def _naive(folder: Path) -> dict[str, dict[str, int]]:
     """The counts computed the plain way, row by row in Python (small data only)."""
-    rows = [r for f in sorted((folder / "statements").glob("*.parquet")) for r in pq.read_table(f).to_pylist()]
+    rows = [
+        r for f in sorted((folder / "statements").glob("*.parquet")) for r in pq.read_table(f).to_pylist()
+    ]
     level = {"preferred": 2, "normal": 1}
     best: dict[tuple[str, str], int] = defaultdict(int)
     for r in rows:
