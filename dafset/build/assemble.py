@@ -122,8 +122,9 @@ def _long_tail(
     report: dict[str, Any] = {"criteria": {}}
     pools: dict[str, list[dict[str, Any]]] = {}
     for criterion, values in per_subject.items():
+        salt = f"{criterion}/{run.cfg.seed}"
         ref, chosen, bucket = lt.cuts(
-            facts, criterion, values, mass[criterion], run.cfg.long_tail_quantile, f"{criterion}/{run.cfg.seed}"
+            facts, criterion, values, mass[criterion], run.cfg.long_tail_quantile, salt
         )
         pools[criterion] = [
             {
