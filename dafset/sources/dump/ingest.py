@@ -99,6 +99,13 @@ class IngestReport:
     def peak_rss_mb(self) -> float:
         return max((s.peak_rss_mb for s in self.shards), default=0.0)
 
+    def peak_rss_by_worker(self) -> dict[str, float]:
+        """Peak resident memory of each process that ran shards (by process id)."""
+        peaks: dict[str, float] = {}
+        for s in self.shards:
+            peaks[str(s.pid)] = round(max(peaks.get(str(s.pid), 0.0), s.peak_rss_mb), 1)
+        return peaks
+
 
 # -- step 1 -----------------------------------------------------------------------------------------
 
@@ -210,6 +217,7 @@ def finish(
         "statements": report.statements,
         "malformed": report.malformed,
         "peak_rss_mb": round(report.peak_rss_mb, 1),
+        "peak_rss_mb_by_worker": report.peak_rss_by_worker(),
         "resumed_shards": resumed,
         "shards": [r.to_json() for r in results],
     }
