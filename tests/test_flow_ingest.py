@@ -149,3 +149,22 @@ def test_a_crash_after_some_shards_resumes_without_redoing_them(
     ingest_plain(fixtures_dir / HEAD50, tmp_path / "plain", shards=1)
     assert _rows(out) == _rows(tmp_path / "plain")
     assert json.loads((out / INGEST_MANIFEST).read_text())["entities"] == 49
+
+
+def test_prefect_yaml_runs_the_ingest_before_the_weekly_build() -> None:
+    import yaml
+
+    from flows.ingest_dump import ingest_dump as flow_
+
+    doc = yaml.safe_load((REPO / "prefect.yaml").read_text())
+    by_entry = {d["entrypoint"]: d for d in doc["deployments"] if d["name"] == "weekly"}
+    ingest = by_entry["flows/ingest_dump.py:ingest_dump"]
+    build = by_entry["flows/build_dafset.py:build_dafset"]
+    assert set(ingest["parameters"]) <= set(flow_.parameters.properties)
+    assert ingest["work_pool"]["name"] == build["work_pool"]["name"]
+    (ingest_at,), (build_at,) = ingest["schedules"], build["schedules"]
+    assert ingest_at["timezone"] == build_at["timezone"] and ingest_at["active"]
+    minute, hour, *days = ingest_at["cron"].split()
+    b_minute, b_hour, *b_days = build_at["cron"].split()
+    assert days == b_days  # the same weekday ...
+    assert (int(hour), int(minute)) < (int(b_hour), int(b_minute))  # ... earlier that day
