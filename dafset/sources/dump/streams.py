@@ -99,7 +99,8 @@ def _build_index(path: Path, kind: Compression, index: Path, parallelization: in
             if stopped < total:
                 raise EOFError(f"truncated or corrupt: decompression stopped at byte {stopped} of {total}")
             with tmp.open("wb") as out:
-                f.export_index(out)
+                # gztool's format keeps the 32 KiB windows zlib-compressed: ~17x smaller
+                f.export_index(out, rapidgzip.IndexFormat.GZTOOL)
     else:
         import indexed_bzip2
 
