@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from dafset.errors import ConfigError, SourceError
+from dafset.sources.dump import seek_index
 from dafset.sources.dump import shards as sharding
 from dafset.sources.dump.decode import DecodeError, decode
 from dafset.sources.dump.flatten import BATCH_ROWS, TableBuffers
@@ -125,7 +126,10 @@ def prepare(
     out.mkdir(parents=True, exist_ok=True)
     info = describe(dump.resolve(), out / INDEX_DIR, parallelization=workers)
     count = shards or sharding.default_shards(info.uncompressed_size, workers)
-    return info, sharding.plan(info.uncompressed_size, count)
+    plan = sharding.plan(info.uncompressed_size, count)
+    if info.index and info.compression in ("gzip", "bzip2"):
+        seek_index.split(Path(info.index), info.compression, plan)
+    return info, plan
 
 
 # -- step 2 -----------------------------------------------------------------------------------------
@@ -144,7 +148,7 @@ def ingest_shard(
     with (
         _no_gc(),
         _readable(info, shard),
-        open_uncompressed(info) as stream,
+        open_uncompressed(info, shard) as stream,
         ShardWriter(out, shard.index) as writer,
     ):
         for offset, line in sharding.entity_lines(stream, shard):
