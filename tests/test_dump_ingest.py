@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from dafset.errors import ConfigError, SourceError
+from dafset.sources.dump import seek_index
 from dafset.sources.dump import shards as sharding
 from dafset.sources.dump.ingest import RESULTS_DIR, ingest_dump
 from dafset.sources.dump.tables import INGEST_MANIFEST, SCHEMAS, TABLES
@@ -321,3 +322,27 @@ def test_cli_ingests_and_reports(fixtures_dir: Path, tmp_path: Path) -> None:
         missing.returncode == 2
         and missing.stderr.strip() == f"error: dump: no such file: {tmp_path / 'nope.json'}"
     )
+
+
+def test_each_shard_of_a_compressed_dump_loads_only_its_own_seek_points(
+    fixtures_dir: Path, tmp_path: Path
+) -> None:
+    head = (fixtures_dir / HEAD50).read_bytes()
+    body = head.removeprefix(b"[\n")
+    big = head + body * 4  # 18 MB of real lines (ids repeat, rows compare as multisets)
+    (tmp_path / "big.json").write_bytes(big)
+    (tmp_path / "big.json.gz").write_bytes(gzip.compress(big, compresslevel=6))
+    (tmp_path / "big.json.bz2").write_bytes(bz2.compress(big, compresslevel=1))
+    ingest_dump(tmp_path / "big.json", tmp_path / "plain", shards=1)
+    for name in ("big.json.gz", "big.json.bz2"):
+        out = tmp_path / name.replace(".", "-")
+        report = ingest_dump(tmp_path / name, out, shards=6)
+        assert report.entities == 49 * 5
+        full = Path(report.dump.index)
+        parts = [
+            seek_index.shard_index_path(full, s) for s in sharding.plan(report.dump.uncompressed_size, 6)
+        ]
+        assert len(parts) == 6
+        # every shard's index is smaller than the whole, and together they are no copy of it
+        assert all(p.stat().st_size < full.stat().st_size for p in parts), name
+        assert _all_rows(out) == _all_rows(tmp_path / "plain"), name

@@ -63,97 +63,99 @@ def value_type(snak: Snak) -> str:
 def _first_time(snaks: list[Snak]) -> str | None:
     for snak in snaks:
         dv = snak.datavalue
-        if dv is not None and isinstance(dv.value, Value) and dv.value.time:
+        if dv is not None and dv.value.__class__ is Value and dv.value.time:
             return dv.value.time
     return None
 
 
+def statement_row(subject: str, statement: Statement) -> tuple[object, ...]:
+    """One ``statements`` row, in ``STATEMENTS_SCHEMA``'s column order (the hot loop: few calls)."""
+    snak = statement.mainsnak
+    kind = value_type(snak)
+    dv = snak.datavalue
+    raw = dv.value if dv is not None and snak.snaktype == "value" else None
+    if raw.__class__ is Value:
+        obj = (raw.id or entity_id(raw)) if kind == "item" else None
+        literal, when, amount = raw.text, raw.time, raw.amount
+        precision = raw.precision if when and raw.precision.__class__ is int else None
+        unit = unit_id(raw.unit) if amount else None
+    else:  # a string value, or none
+        obj = when = precision = amount = unit = None
+        literal = raw
+    q = statement.qualifiers
+    if q.__class__ is Qualifiers:
+        start = _first_time(q.P580) if q.P580 else None
+        end = _first_time(q.P582) if q.P582 else None
+        point = _first_time(q.P585) if q.P585 else None
+        published = _first_time(q.P577) if q.P577 else None
+    else:
+        start = end = point = published = None
+    return (
+        subject,
+        snak.property,
+        statement.id,
+        statement.rank,
+        kind,
+        obj,
+        literal,
+        when,
+        precision,
+        amount,
+        unit,
+        start,
+        end,
+        point,
+        published,
+        len(statement.references),
+    )
+
+
+def terms_row(entity: Entity) -> tuple[object, ...]:
+    labels, descriptions, aliases = entity.labels, entity.descriptions, entity.aliases
+    label = labels.en if labels.__class__ is EnTerm else None
+    description = descriptions.en if descriptions.__class__ is EnTerm else None
+    return (
+        entity.id,
+        label.value if label is not None else None,
+        [a.value for a in aliases.en] if aliases.__class__ is EnAliases else [],
+        description.value if description is not None else None,
+    )
+
+
+def sitelinks_row(entity: Entity) -> tuple[object, ...]:
+    sitelinks = entity.sitelinks if entity.sitelinks.__class__ is dict else {}
+    enwiki = sitelinks.get("enwiki")
+    return (entity.id, len(sitelinks), enwiki.title if enwiki is not None else None)
+
+
 class TableBuffers:
-    """Column lists for the three tables; ``add`` one entity, ``take`` the batches when full."""
+    """Rows of the three tables; ``add`` one entity, ``take`` the record batches when ``full``.
+
+    Rows are tuples (one append per row, transposed to columns in C by ``zip``)."""
 
     def __init__(self, batch_rows: int = BATCH_ROWS) -> None:
         self.batch_rows = batch_rows
-        self.columns = {name: {f.name: [] for f in schema} for name, schema in SCHEMAS.items()}
-        self.statement_rows = 0
+        self.rows: dict[str, list[tuple[object, ...]]] = {name: [] for name in SCHEMAS}
 
     def add(self, entity: Entity) -> None:
-        self._add_terms(entity)
-        self._add_sitelinks(entity)
-        if isinstance(entity.claims, dict):
-            for group in entity.claims.values():
-                for statement in group:
-                    self._add_statement(entity.id, statement)
+        self.rows["terms"].append(terms_row(entity))
+        self.rows["sitelinks"].append(sitelinks_row(entity))
+        if entity.claims.__class__ is dict:
+            subject, rows = entity.id, self.rows["statements"]
+            for group in entity.claims.values():  # type: ignore[union-attr]
+                rows.extend([statement_row(subject, st) for st in group])
 
     def full(self) -> bool:
-        return self.statement_rows >= self.batch_rows or len(self.columns["terms"]["id"]) >= self.batch_rows
+        return len(self.rows["statements"]) >= self.batch_rows or len(self.rows["terms"]) >= self.batch_rows
 
     def take(self) -> dict[str, pa.RecordBatch]:
         """The buffered rows as one record batch per table (the buffers are emptied)."""
-        batches = {
-            name: pa.RecordBatch.from_pydict(cols, schema=SCHEMAS[name])
-            for name, cols in self.columns.items()
-        }
-        self.columns = {name: {f.name: [] for f in schema} for name, schema in SCHEMAS.items()}
-        self.statement_rows = 0
+        batches = {name: _batch(rows, SCHEMAS[name]) for name, rows in self.rows.items()}
+        self.rows = {name: [] for name in SCHEMAS}
         return batches
 
-    def _add_terms(self, entity: Entity) -> None:
-        cols = self.columns["terms"]
-        labels, descriptions, aliases = entity.labels, entity.descriptions, entity.aliases
-        label = labels.en if isinstance(labels, EnTerm) else None
-        description = descriptions.en if isinstance(descriptions, EnTerm) else None
-        cols["id"].append(entity.id)
-        cols["label"].append(label.value if label is not None else None)
-        cols["aliases"].append([a.value for a in aliases.en] if isinstance(aliases, EnAliases) else [])
-        cols["description"].append(description.value if description is not None else None)
 
-    def _add_sitelinks(self, entity: Entity) -> None:
-        cols = self.columns["sitelinks"]
-        sitelinks = entity.sitelinks if isinstance(entity.sitelinks, dict) else {}
-        enwiki = sitelinks.get("enwiki")
-        cols["id"].append(entity.id)
-        cols["sitelinks"].append(len(sitelinks))
-        cols["enwiki_title"].append(enwiki.title if enwiki is not None else None)
-
-    def _add_statement(self, subject: str, statement: Statement) -> None:
-        cols = self.columns["statements"]
-        snak: Snak = statement.mainsnak
-        kind = value_type(snak)
-        dv = snak.datavalue
-        raw = dv.value if dv is not None and kind not in ("somevalue", "novalue") else None
-        value = raw if isinstance(raw, Value) else None
-        cols["subject_id"].append(subject)
-        cols["property"].append(snak.property)
-        cols["statement_id"].append(statement.id)
-        cols["rank"].append(statement.rank)
-        cols["value_type"].append(kind)
-        cols["object_id"].append(entity_id(value) if kind == "item" and value is not None else None)
-        cols["value"].append(_literal(raw))
-        cols["time"].append(value.time if value is not None else None)
-        cols["precision"].append(
-            value.precision if value is not None and value.time and isinstance(value.precision, int) else None
-        )
-        cols["quantity_amount"].append(value.amount if value is not None else None)
-        cols["quantity_unit"].append(unit_id(value.unit) if value is not None and value.amount else None)
-        qualifiers = statement.qualifiers
-        if isinstance(qualifiers, Qualifiers):
-            cols["start_time"].append(_first_time(qualifiers.P580))
-            cols["end_time"].append(_first_time(qualifiers.P582))
-            cols["point_in_time"].append(_first_time(qualifiers.P585))
-            cols["publication_date"].append(_first_time(qualifiers.P577))
-        else:
-            cols["start_time"].append(None)
-            cols["end_time"].append(None)
-            cols["point_in_time"].append(None)
-            cols["publication_date"].append(None)
-        cols["n_references"].append(len(statement.references))
-        self.statement_rows += 1
-
-
-def _literal(raw: str | Value | None) -> str | None:
-    """The ``value`` column: a string datavalue as is, a monolingual text's text, else null."""
-    if isinstance(raw, str):
-        return raw
-    if isinstance(raw, Value) and raw.text is not None:
-        return raw.text
-    return None
+def _batch(rows: list[tuple[object, ...]], schema: pa.Schema) -> pa.RecordBatch:
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(schema)
+    arrays = [pa.array(col, type=f.type) for col, f in zip(columns, schema, strict=True)]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)

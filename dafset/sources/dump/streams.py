@@ -13,9 +13,7 @@ The kind is told by the file's magic bytes, not its name.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -23,6 +21,8 @@ from pathlib import Path
 from typing import BinaryIO, Literal
 
 from dafset.errors import SourceError
+from dafset.sources.dump import seek_index
+from dafset.sources.dump.shards import Shard
 
 Compression = Literal["none", "gzip", "bzip2"]
 IDENTITY_SPAN = 1 << 20  # bytes hashed at each end of the file
@@ -79,7 +79,7 @@ def describe(path: Path, index_dir: Path, parallelization: int = 1) -> DumpInfo:
     if not (index.exists() and size_file.exists()):
         index_dir.mkdir(parents=True, exist_ok=True)
         try:
-            size = _build_index(path, kind, index, parallelization)
+            size = seek_index.build(path, kind, index, parallelization)
         except (OSError, RuntimeError, ValueError, EOFError) as exc:
             raise SourceError(f"{path}: cannot decompress ({kind}): {exc}") from exc
         size_file.write_text(str(size))
@@ -87,47 +87,29 @@ def describe(path: Path, index_dir: Path, parallelization: int = 1) -> DumpInfo:
     return DumpInfo(str(path), stat.st_size, stat.st_mtime_ns, kind, ident, size, str(index))
 
 
-def _build_index(path: Path, kind: Compression, index: Path, parallelization: int) -> int:
-    tmp = index.with_name(index.name + ".tmp")
-    if kind == "gzip":
-        import rapidgzip
-
-        with rapidgzip.open(str(path), parallelization=parallelization) as f:
-            size = f.seek(0, io.SEEK_END)
-            # rapidgzip ends a truncated stream quietly: the compressed position tells
-            stopped, total = f.tell_compressed() // 8, path.stat().st_size
-            if stopped < total:
-                raise EOFError(f"truncated or corrupt: decompression stopped at byte {stopped} of {total}")
-            with tmp.open("wb") as out:
-                f.export_index(out)
-    else:
-        import indexed_bzip2
-
-        with indexed_bzip2.open(str(path), parallelization=parallelization) as f:
-            size = f.seek(0, io.SEEK_END)
-            tmp.write_text(json.dumps(sorted(f.block_offsets().items())))
-    os.replace(tmp, index)
-    return size
-
-
 @contextmanager
-def open_uncompressed(info: DumpInfo, parallelization: int = 1) -> Iterator[BinaryIO]:
-    """The dump's uncompressed bytes, seekable (through the index for compressed dumps)."""
+def open_uncompressed(info: DumpInfo, shard: Shard | None = None) -> Iterator[BinaryIO]:
+    """The dump's uncompressed bytes, seekable: through the shard's own index when there is one,
+    else the whole file's (compressed dumps)."""
     if info.compression == "none":
         with open(info.path, "rb") as f:
             yield f
-    elif info.compression == "gzip":
+        return
+    index = Path(info.index) if info.index else None
+    if index is not None and shard is not None and seek_index.shard_index_path(index, shard).exists():
+        index = seek_index.shard_index_path(index, shard)
+    if info.compression == "gzip":
         import rapidgzip
 
-        with rapidgzip.open(info.path, parallelization=parallelization) as f:
-            if info.index:
-                with open(info.index, "rb") as idx:
+        with rapidgzip.open(info.path, parallelization=1) as f:
+            if index is not None:
+                with index.open("rb") as idx:
                     f.import_index(idx)
             yield f
     else:
         import indexed_bzip2
 
-        with indexed_bzip2.open(info.path, parallelization=parallelization) as f:
-            if info.index:
-                f.set_block_offsets({int(k): int(v) for k, v in json.loads(Path(info.index).read_text())})
+        with indexed_bzip2.open(info.path, parallelization=1) as f:
+            if index is not None:
+                f.set_block_offsets({int(k): int(v) for k, v in json.loads(index.read_text())})
             yield f
