@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from dafset.errors import ConfigError, SourceError
 from dafset.hashing import stable_hash
@@ -106,9 +107,8 @@ class DumpSource:
         globs["stats"] = str(stats if stats.is_file() else stats / "*.parquet")
         views = sql_text("_views").format(**{k: v.replace("'", "''") for k, v in globs.items()})
         self.con.execute(views)
-        self.con.create_function(
-            "stable_hash", _hash_pair, [duckdb.sqltype("VARCHAR")] * 2, duckdb.sqltype("VARCHAR")
-        )
+        varchar = duckdb.sqltype("VARCHAR")
+        self.con.create_function("stable_hash", _hash_pairs, [varchar, varchar], varchar, type="arrow")
 
     def _dump_name(self) -> str:
         manifest = self.ingest_dir / INGEST_MANIFEST
@@ -232,8 +232,12 @@ class DumpSource:
         return rows[0]["h"] if rows else None
 
 
-def _hash_pair(salt: str, qid: str) -> str:
-    return stable_hash(salt, qid)
+def _hash_pairs(salts: pa.Array, qids: pa.Array) -> pa.Array:
+    """``stable_hash(salt, id)`` for a vector of rows (an Arrow UDF: one call per vector, not per
+    row; about 3 µs per item here, so some minutes for a pool over 100 M items)."""
+    return pa.array(
+        [stable_hash(s, q) for s, q in zip(salts.to_pylist(), qids.to_pylist(), strict=True)], pa.string()
+    )
 
 
 def _checked(values: dict[str, Any]) -> dict[str, Any]:

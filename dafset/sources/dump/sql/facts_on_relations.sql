@@ -3,7 +3,7 @@
 WITH facts AS (
     SELECT DISTINCT subject_id, property, value_type, object_id, value, time, precision, quantity_amount,
            TRY_CAST(quantity_amount AS DOUBLE) AS amount
-    FROM truthy WHERE property IN (SELECT unnest($properties))
+    FROM truthy_on($properties)
 )
 SELECT f.subject_id AS item, f.property, f.value_type, f.object_id, f.value, f.time, f.precision,
        f.quantity_amount, s.label AS itemLabel, o.label AS valueLabel

@@ -2,8 +2,7 @@
 -- relations (the population the pool samples): value -> number of items.
 -- Parameters: $properties, $criterion ('frequency' | 'degree').
 WITH population AS (
-    SELECT DISTINCT subject_id AS id FROM truthy
-    WHERE property IN (SELECT unnest($properties)) AND subject_id LIKE 'Q%'
+    SELECT DISTINCT subject_id AS id FROM truthy_on($properties) WHERE subject_id LIKE 'Q%'
 )
 SELECT CASE $criterion WHEN 'frequency' THEN s.frequency ELSE s.in_degree + s.out_degree END AS value,
        count(*) AS n

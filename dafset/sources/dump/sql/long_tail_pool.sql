@@ -2,8 +2,7 @@
 -- the relations, chosen by a stable hash of (salt, id) (dafset.hashing.stable_hash), never by id
 -- order. Parameters: $properties, $salt, $limit.
 SELECT item FROM (
-    SELECT DISTINCT subject_id AS item FROM truthy
-    WHERE property IN (SELECT unnest($properties)) AND subject_id LIKE 'Q%'
+    SELECT DISTINCT subject_id AS item FROM truthy_on($properties) WHERE subject_id LIKE 'Q%'
 )
 ORDER BY stable_hash($salt, item)
 LIMIT $limit

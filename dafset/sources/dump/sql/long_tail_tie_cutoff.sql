@@ -2,8 +2,7 @@
 -- the $k-th smallest hash among the population's items whose value is $value.
 -- Parameters: $properties, $criterion, $value, $salt, $k (>= 1).
 WITH population AS (
-    SELECT DISTINCT subject_id AS id FROM truthy
-    WHERE property IN (SELECT unnest($properties)) AND subject_id LIKE 'Q%'
+    SELECT DISTINCT subject_id AS id FROM truthy_on($properties) WHERE subject_id LIKE 'Q%'
 )
 SELECT stable_hash($salt, id) AS h
 FROM population JOIN stats AS s USING (id)

@@ -5,7 +5,7 @@ WITH uses AS (
     SELECT property, value_type, object_id, value, time, precision, quantity_amount,
            TRY_CAST(quantity_amount AS DOUBLE) AS amount,
            count(DISTINCT subject_id) AS uses
-    FROM truthy WHERE property IN (SELECT unnest($properties))
+    FROM truthy_on($properties)
     GROUP BY ALL
 )
 SELECT u.*, t.label
