@@ -164,13 +164,12 @@ def sample(
 
 def sample_dump(
     out: Annotated[Path, typer.Option(help="The JSON dump file to write (.json, or .json.gz).")],
-    fixtures: Annotated[Path | None, typer.Option(help="The real fixtures dir (default: settings).")] = None,
 ) -> None:
     """Write the bundled sample as a Wikidata JSON dump (for `dafset ingest-dump` and --source dump)."""
     from dafset.sources.dump.sample_dump import write_sample_dump
 
     try:
-        counts = write_sample_dump(out, fixtures_dir=fixtures)
+        counts = write_sample_dump(out)
     except DafsetError as exc:
         _fail(exc)
         return

@@ -31,10 +31,10 @@ from dafset.sources.sample.values import wdqs_time
 
 
 @pytest.fixture(scope="module")
-def dumped(tmp_path_factory: pytest.TempPathFactory, fixtures_dir: Path) -> Path:
+def dumped(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``dafset sample-dump`` (gzip), as a user runs it."""
     out = tmp_path_factory.mktemp("sample-dump") / "sample.json.gz"
-    result = CliRunner().invoke(app, ["sample-dump", "--out", str(out), "--fixtures", str(fixtures_dir)])
+    result = CliRunner().invoke(app, ["sample-dump", "--out", str(out)])
     assert result.exit_code == 0, result.output
     return out
 

@@ -108,9 +108,9 @@ def test_dask_gives_the_same_counts(small: Path, tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def sample_ingest(tmp_path_factory: pytest.TempPathFactory, fixtures_dir: Path) -> Path:
+def sample_ingest(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("sample-ingest")
-    write_sample_dump(base / "sample.json.gz", fixtures_dir=fixtures_dir)
+    write_sample_dump(base / "sample.json.gz")
     ingest_dump(base / "sample.json.gz", base / "ingest", shards=3)
     return base / "ingest"
 

@@ -1,10 +1,11 @@
 """The bundled sample written as a Wikidata JSON dump: ``write_sample_dump(out)``.
 
-The entities and statements come from the converter's own model (``convert.assemble``: the same
-merge and derivations that wrote ``dafset/sources/sample/data``), and the result is checked against
-the bundled sample's checksum before a line is written, so the dump and the sample cannot drift.
-Lines have the real dump's shape (``[``, one entity per line ending in ``,``, ``]``): English
-labels / descriptions / aliases, claims with main-snak datavalues, ranks, qualifiers, statement ids
+It reads the bundled sample itself (``dafset/sources/sample/data/wikidata.nt.gz``, what every
+``--source sample`` build queries) back into the converter's own model (``model.Entity``,
+``Statement``, ``Qualifier``; the inverse of ``rdf.py``), so the dump is that sample and nothing
+else: no second reading of the raw fixtures, nothing to drift, no fixtures needed. Lines have the
+real dump's shape (``[``, one entity per line ending in ``,``, ``]``): English labels /
+descriptions / aliases, claims with main-snak datavalues, ranks, qualifiers, statement ids
 (``Q42$GUID``), sitelinks, ``lastrevid`` / ``modified``, and the property entities.
 
 What the sample does not keep is written as follows (and nowhere else made up):
@@ -21,25 +22,20 @@ import gzip
 import hashlib
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import orjson
+from pyoxigraph import Literal, NamedNode, RdfFormat, parse
 
 from dafset.errors import ConfigError
 from dafset.settings import get_settings
-from dafset.sources.sample.convert import (
-    MANIFEST_FILE,
-    QUALIFIER_PROPERTIES,
-    RDF_FILE,
-    SampleData,
-    assemble,
-)
-from dafset.sources.sample.model import ITEM, QUANTITY, TIME, Entity, Qualifier, Statement
-from dafset.sources.sample.rdf import ntriples
+from dafset.sources.sample import rdf
+from dafset.sources.sample.convert import RDF_FILE
+from dafset.sources.sample.model import ITEM, QUANTITY, STRING, TIME, Entity, Qualifier, Statement
 
 GREGORIAN = "http://www.wikidata.org/entity/Q1985727"
-ENTITY = "http://www.wikidata.org/entity/"
 DATATYPES = {ITEM: "wikibase-item", TIME: "time", QUANTITY: "quantity"}  # else "string"
 PRECISION_YEAR, PRECISION_DAY = 9, 11
 _XSD_TIME = re.compile(r"^(-?)(\d{4,})-(\d\d)-(\d\d)(T\d\d:\d\d:\d\dZ)$")
@@ -168,17 +164,114 @@ def _qnum(qid: str) -> int:
     return int(qid[1:])
 
 
-def dump_entities(data: SampleData) -> Iterator[dict[str, Any]]:
-    """Every item of the sample (Q-id order, statements in the converter's order), then the
-    properties the sample uses."""
+@dataclass
+class BundledSample:
+    """The sample as the converter's model: what ``rdf.ntriples`` wrote, read back."""
+
+    entities: dict[str, Entity] = field(default_factory=dict)
+    statements: dict[str, Statement] = field(default_factory=dict)  # by WDQS statement id
+    properties: dict[str, str] = field(default_factory=dict)  # P-id -> value type
+    # further values of one statement node: real data has a few statements sharing one GUID
+    # (written twice in the entity JSON, merged into one node in RDF); they come out twice again
+    more_values: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+
+
+_TYPES = {v: k for k, v in rdf.PROPERTY_TYPES.items()}
+_RANKS = {v: k for k, v in rdf.RANKS.items()}
+_XSD_KINDS = {rdf.XSD + "dateTime": TIME, rdf.XSD + "decimal": QUANTITY}
+_COUNTS = {rdf.WIKIBASE + "sitelinks": "sitelinks", rdf.WIKIBASE + "statements": "statements"}
+
+
+def _term(node: object) -> tuple[str, str]:
+    """(value, kind) of an object node: a Q-id, or a literal's lexical form as written."""
+    if isinstance(node, NamedNode):
+        return node.value.removeprefix(rdf.WD), ITEM
+    if not isinstance(node, Literal):
+        raise ConfigError(f"bundled sample RDF: unexpected object {node!r}")
+    return node.value, _XSD_KINDS.get(node.datatype.value, STRING)
+
+
+def read_bundled(sample_dir: Path) -> BundledSample:
+    """Read ``wikidata.nt.gz`` back into entities, statements and property types."""
+    path = sample_dir / RDF_FILE
+    if not path.is_file():
+        raise ConfigError(f"{path}: the bundled sample's RDF is missing")
+    sample = BundledSample()
+    titles: dict[str, str] = {}
+    about: dict[str, str] = {}
+    for quad in parse(gzip.decompress(path.read_bytes()), RdfFormat.N_TRIPLES):
+        s, p, o = quad.subject.value, quad.predicate.value, quad.object
+        if s.startswith(rdf.WDS):
+            _statement_triple(sample, s.removeprefix(rdf.WDS), p, o)
+        elif s.startswith(rdf.WD):
+            _entity_triple(sample, s.removeprefix(rdf.WD), p, o)
+        elif p == rdf.SCHEMA + "about":
+            about[s] = o.value.removeprefix(rdf.WD)
+        elif p == rdf.SCHEMA + "name":
+            titles[s] = o.value
+    for article, qid in about.items():
+        sample.entities[qid].title = titles[article]
+    return sample
+
+
+def _entity_triple(sample: BundledSample, sid: str, p: str, o: object) -> None:
+    if sid.startswith("P"):
+        if p == rdf.WIKIBASE + "propertyType":
+            sample.properties[sid] = _TYPES[o.value.removeprefix(rdf.WIKIBASE)]
+        return
+    entity = sample.entities.setdefault(sid, Entity(sid))
+    if p == rdf.RDFS_LABEL:
+        entity.label = o.value
+    elif p == rdf.SKOS_ALT:
+        entity.aliases = sorted([*entity.aliases, o.value])
+    elif p == rdf.SCHEMA + "description":
+        entity.description = o.value
+    elif p in _COUNTS:
+        setattr(entity, _COUNTS[p], int(o.value))
+    elif p == rdf.SCHEMA + "dateModified":
+        entity.modified = o.value
+    elif p == rdf.SCHEMA + "version":
+        entity.version = int(o.value)
+    elif _is_pid(p.removeprefix(rdf.P)):  # p:P (wdt:, ps:, pq: have a further path segment)
+        statement = _statement(sample, o.value.removeprefix(rdf.WDS))
+        statement.subject, statement.property = sid, p.removeprefix(rdf.P)
+
+
+def _is_pid(text: str) -> bool:
+    return text[:1] == "P" and text[1:].isdigit()
+
+
+def _statement(sample: BundledSample, sid: str) -> Statement:
+    return sample.statements.setdefault(sid, Statement(sid, "", "", "", "", best=False))
+
+
+def _statement_triple(sample: BundledSample, sid: str, p: str, o: object) -> None:
+    statement = _statement(sample, sid)
+    if p.startswith(rdf.PS) and statement.value:
+        sample.more_values.setdefault(sid, []).append(_term(o))
+    elif p.startswith(rdf.PS):
+        statement.value, statement.kind = _term(o)
+    elif p.startswith(rdf.PQ):
+        statement.qualifiers.append(Qualifier(p.removeprefix(rdf.PQ), *_term(o)))
+    elif p == rdf.WIKIBASE + "rank":
+        statement.rank = _RANKS[o.value.removeprefix(rdf.WIKIBASE)]
+    elif p == rdf.RDF_TYPE and o.value == rdf.WIKIBASE + "BestRank":
+        statement.best = True
+
+
+def dump_entities(sample: BundledSample) -> Iterator[dict[str, Any]]:
+    """Every item of the sample (Q-id order; claims by property, then statement id), then the
+    properties it declares."""
     by_subject: dict[str, list[Statement]] = {}
-    for st in sorted(data.statements, key=lambda s: (s.property, s.id)):
+    for st in sorted(sample.statements.values(), key=lambda s: (s.property, s.id)):
+        st.qualifiers.sort(key=lambda q: (q.property, q.value))
         by_subject.setdefault(st.subject, []).append(st)
-    for qid in sorted(data.entities, key=_qnum):
-        yield item_json(data.entities[qid], by_subject.get(qid, []))
-    properties = {**data.relations, **QUALIFIER_PROPERTIES}
-    for pid in sorted(properties, key=_qnum):
-        yield property_json(pid, properties[pid])
+        for value, kind in sample.more_values.get(st.id, []):
+            by_subject[st.subject].append(replace(st, value=value, kind=kind))
+    for qid in sorted(sample.entities, key=_qnum):
+        yield item_json(sample.entities[qid], by_subject.get(qid, []))
+    for pid in sorted(sample.properties, key=_qnum):
+        yield property_json(pid, sample.properties[pid])
 
 
 def dump_lines(entities: Iterable[dict[str, Any]]) -> Iterator[bytes]:
@@ -195,38 +288,14 @@ def dump_lines(entities: Iterable[dict[str, Any]]) -> Iterator[bytes]:
     yield b"]\n"
 
 
-def check_bundled(data: SampleData, sample_dir: Path) -> None:
-    """The model must be the one the bundled sample was written from (same RDF checksum)."""
-    manifest = orjson.loads((sample_dir / MANIFEST_FILE).read_bytes())
-    properties = {**data.relations, **QUALIFIER_PROPERTIES}
-    entities = [data.entities[q] for q in sorted(data.entities, key=_qnum)]
-    statements = sorted(data.statements, key=lambda s: (_qnum(s.subject), s.property, s.id))
-    lines = ntriples(entities, statements, properties)
-    payload = gzip.compress(("\n".join(lines) + "\n").encode("utf-8"), compresslevel=9, mtime=0)
-    if hashlib.sha256(payload).hexdigest() != manifest["files"][RDF_FILE]["sha256"]:
-        raise ConfigError(
-            f"{sample_dir / RDF_FILE}: the bundled sample differs from what the converter makes of "
-            "the fixtures now; rebuild it with `dafset sample` first"
-        )
-
-
-def write_sample_dump(
-    out: Path,
-    fixtures_dir: Path | None = None,
-    sample_dir: Path | None = None,
-    relations_file: Path | None = None,
-) -> dict[str, int]:
-    """Write the sample as a JSON dump to ``out`` (``.gz`` compresses); returns counts."""
-    settings = get_settings()
-    fixtures = fixtures_dir or settings.fixtures_dir
-    if not (fixtures / "SOURCES.md").is_file():
-        raise ConfigError(f"{fixtures}: not a real-fixtures folder (no SOURCES.md)")
-    data = assemble(fixtures, relations_file or settings.relations_file)
-    check_bundled(data, sample_dir or settings.sample_dir)
+def write_sample_dump(out: Path, sample_dir: Path | None = None) -> dict[str, int]:
+    """Write the bundled sample as a JSON dump to ``out`` (``.gz`` compresses); returns counts."""
+    sample = read_bundled(sample_dir or get_settings().sample_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.partial")
     opener = gzip.open if out.suffix == ".gz" else open
     with opener(partial, "wb") as handle:
-        handle.writelines(dump_lines(dump_entities(data)))
-    partial.replace(out)
-    return {"items": len(data.entities), "statements": len(data.statements)}
+        handle.writelines(dump_lines(dump_entities(sample)))
+    partial.replace(out)  # a reader never sees half a dump
+    statements = len(sample.statements) + sum(len(v) for v in sample.more_values.values())
+    return {"items": len(sample.entities), "statements": statements}
