@@ -166,7 +166,7 @@ def _cpu() -> float:
 def _ingest(dump: str, out: str, workers: int) -> dict[str, Any]:
     """One ingest in a fresh process, so its peak RSS is its own."""
     from dafset.sources.dump import seek_index
-    from dafset.sources.dump.ingest import ingest_dump
+    from dafset.sources.dump.ingest import ingest_dump, peak_rss_mb
     from dafset.sources.dump.shards import Shard
 
     began = time.perf_counter()
@@ -181,6 +181,7 @@ def _ingest(dump: str, out: str, workers: int) -> dict[str, Any]:
         "malformed": report.malformed,
         "shards": len(report.shards),
         "peak_rss_mb": report.peak_rss_mb,
+        "coordinator_rss_mb": peak_rss_mb(),  # identify + seek index (parallel) + planning
         "bytes": report.dump.uncompressed_size,
         "shard_index_bytes": max(
             (seek_index.shard_index_path(Path(report.dump.index), s).stat().st_size for s in plan),
@@ -292,6 +293,7 @@ def main() -> None:
             f"{r['bytes'] / 1e6 / r['seconds']:4.0f} MB/s | per CPU-second in shards: "
             f"{r['entities'] / r['cpu_seconds']:7,.0f} entities {r['bytes'] / 1e6 / r['cpu_seconds']:4.0f} MB | "
             f"{r['shards']} shards, peak RSS/worker {r['peak_rss_mb']:.0f} MB "
+            f"(coordinator {r['coordinator_rss_mb']:.0f} MB) "
             f"({r['statements']:,} statements, {r['malformed']} malformed)"
         )
     one, many, packed = runs.values()

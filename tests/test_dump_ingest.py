@@ -346,3 +346,12 @@ def test_each_shard_of_a_compressed_dump_loads_only_its_own_seek_points(
         # every shard's index is smaller than the whole, and together they are no copy of it
         assert all(p.stat().st_size < full.stat().st_size for p in parts), name
         assert _all_rows(out) == _all_rows(tmp_path / "plain"), name
+
+
+def test_a_shard_index_holds_its_range_and_one_point_past_the_chunk_of_its_end() -> None:
+    points = [0, 10, 20, 30, 40, 50]
+    # start 15 lies in the chunk from 10; end 25 in the chunk from 20, which ends at 30; 40 bounds
+    # the chunk the last line may run into
+    assert seek_index._range(points, sharding.Shard(1, 15, 25)) == [0, 1, 2, 3, 4]
+    assert seek_index._range(points, sharding.Shard(0, 0, 12)) == [0, 1, 2, 3]
+    assert seek_index._range(points, sharding.Shard(2, 45, 60)) == [0, 4, 5]

@@ -187,12 +187,13 @@ def _no_gc() -> Iterator[None]:
 
 @contextmanager
 def _readable(info: DumpInfo, shard: sharding.Shard) -> Iterator[None]:
-    """A dump that cannot be read (truncated, corrupt compression) is fatal: one line naming it."""
+    """A dump that cannot be read (truncated, corrupt compression) or a table that cannot be
+    written (disk full) is fatal: one line naming the dump, the shard and the cause."""
     try:
         yield
     except (OSError, RuntimeError, EOFError) as exc:
         raise SourceError(
-            f"{info.path}: cannot read shard {shard.index} (bytes {shard.start}-{shard.end}): {exc}"
+            f"{info.path}: shard {shard.index} (bytes {shard.start}-{shard.end}) failed: {exc}"
         ) from exc
 
 
@@ -220,8 +221,16 @@ def _cpu_seconds() -> float:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak resident memory of this process so far.
+
+    Linux's VmHWM, not ``ru_maxrss``: a spawned worker (fork + exec) inherits its parent's
+    ``ru_maxrss`` across exec, so a pool started by a large parent would report the parent's peak.
+    """
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux and BSDs
+    return int(status.split("VmHWM:", 1)[1].split()[0]) / 1024
 
 
 # -- step 3 -----------------------------------------------------------------------------------------

@@ -80,11 +80,13 @@ def split(index: Path, kind: Literal["gzip", "bzip2"], plan: list[Shard]) -> Non
 
 def _range(starts: list[int], shard: Shard) -> list[int]:
     """Indexes of the seek points a shard needs (``starts`` ascending): the first one, the last
-    at or before the shard's start, and every one up to the first at or past its end."""
+    at or before the shard's start, and every one up to the second at or past its end. The shard's
+    last line runs past its end; without a known point after the chunk it ends in, rapidgzip
+    decodes on to the end of the file as one chunk (measured: +700 MB per worker)."""
     if not starts:
         return []
     first = max(bisect.bisect_right(starts, shard.start) - 1, 0)
-    last = min(bisect.bisect_left(starts, shard.end), len(starts) - 1)
+    last = min(bisect.bisect_left(starts, shard.end) + 1, len(starts) - 1)
     return sorted({0, *range(first, last + 1)})
 
 
