@@ -93,6 +93,9 @@ def run_build(cfg: Any, source: Any) -> tuple[Any, Metered, float]:
     return result, meter, time.perf_counter() - began
 
 
+OLD_POOL = 8000  # the old design's long-tail pool: the first 8,000 items by IRI
+
+
 def old_design(cfg: Any, source: Any, relations: list[str]) -> dict[str, tuple[int, int]]:
     """The old design's recent and long_tail harvests (their requests only), re-run here."""
     from dafset.ids import chunks
@@ -110,7 +113,7 @@ def old_design(cfg: Any, source: Any, relations: list[str]) -> dict[str, tuple[i
         fetch_truthy_facts(source, distinct(a.subject_id for a in additions), relations)
 
     def long_tail() -> None:
-        text = render_query("subjects_with_relations", properties=relations, limit=cfg.long_tail_pool, offset=0)
+        text = render_query("subjects_with_relations", properties=relations, limit=OLD_POOL, offset=0)
         pool = distinct(r["item"] for r in source.sparql.select(text))
         for query in ("frequency", "in_degree", "out_degree"):
             for batch in chunks(pool, SPARQL_BATCH):

@@ -237,9 +237,10 @@ def _long_tail(
     report: dict[str, Any] = {"criteria": {}}
     pools: dict[str, list[dict[str, Any]]] = {}
     for criterion, values in per_subject.items():
-        ref = lt.reference(values, run.cfg.long_tail_quantile)
-        chosen = lt.eligible(values, run.cfg.long_tail_quantile, salt=f"{criterion}/{run.cfg.seed}")
-        bucket = lt.buckets(mass[criterion])
+        salt = f"{criterion}/{run.cfg.seed}"
+        ref, chosen, bucket = lt.cuts(
+            facts, criterion, values, mass[criterion], run.cfg.long_tail_quantile, salt
+        )
         pools[criterion] = [
             {
                 **f,

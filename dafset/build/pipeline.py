@@ -6,7 +6,7 @@ sessions, so their inputs can be hashed for caching and their results persisted.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,10 @@ class Harvest:
 
 
 def open_source(cfg: BuildConfig) -> Source:
+    if cfg.source == "dump" and cfg.dump_dir is not None:
+        from dafset.sources.dump.source import DumpSource
+
+        return DumpSource(cfg.dump_dir, open_source(replace(cfg, source=cfg.dump_delegate, dump_dir=None)))
     if cfg.source == "sample":
         from dafset.sources.sample.source import SampleSource
 
