@@ -124,7 +124,7 @@ def _canonical(query: str, rows: list[dict[str, str]]) -> list[tuple[tuple[str, 
     out = []
     for row in rows:
         row = dict(row)
-        if query == "truthy_facts":
+        if query in ("truthy_facts", "statement_history"):
             row["statement"] = statement_key(row["statement"])
         if query == "entity_meta":
             # the sample keeps the real total statement count and last edit of its complete entities
@@ -142,6 +142,8 @@ def _calls(sample: SampleSource) -> list[tuple[str, dict[str, Any]]]:
     titles = [*[r["title"] for r in sample._views.values()][:150], "No Such Article", "Douglas_Adams"]
     return [
         ("truthy_facts", {"items": items, "properties": relations}),
+        ("statement_history", {"items": items, "properties": relations}),
+        ("items_with_relations", {"items": [*items, "Q999999999"], "properties": relations}),
         ("labels", {"items": items}),
         ("entity_meta", {"items": items}),
         ("frequency", {"items": items}),
@@ -164,6 +166,16 @@ def test_every_query_the_properties_send_gets_the_sample_store_answer(
         got = _canonical(query, dump.select(query, **values))
         assert len(want) > 0, query
         assert got == want, f"{query} differs"
+
+
+def test_every_query_file_has_a_dump_answer() -> None:
+    """A new .rq file the properties send must get an SQL answer (or a delegate) in the dump."""
+    from dafset.settings import get_settings
+    from dafset.sources.dump.source import DELEGATED_QUERIES, SQL_DIR
+
+    answered = {p.stem for p in SQL_DIR.glob("*.sql")} | DELEGATED_QUERIES
+    missing = sorted(p.stem for p in get_settings().queries_dir.glob("*.rq") if p.stem not in answered)
+    assert not missing, f"no dump answer for {missing}"
 
 
 def test_recency_page_views_and_titles(sources: tuple[SampleSource, DumpSource]) -> None:

@@ -27,7 +27,7 @@ import pyarrow as pa
 from dafset.errors import ConfigError, SourceError
 from dafset.hashing import stable_hash
 from dafset.ids import check_items, check_properties
-from dafset.source import PageViews, Source, StatementAddition
+from dafset.source import PageViews, RecentChange, Source, StatementAddition
 from dafset.sources.dump.stats import check_ingest
 from dafset.sources.dump.tables import INGEST_MANIFEST, STATS_FILE, TABLES
 from dafset.sources.sample.values import wdqs_time
@@ -36,6 +36,7 @@ SQL_DIR = Path(__file__).resolve().parent / "sql"
 RANK_IRI = {
     "preferred": "http://wikiba.se/ontology#PreferredRank",
     "normal": "http://wikiba.se/ontology#NormalRank",
+    "deprecated": "http://wikiba.se/ontology#DeprecatedRank",
 }
 # Questions about history and page views: the dump is one state, so another source answers them.
 DELEGATED_QUERIES = frozenset({"modified_items"})
@@ -135,6 +136,8 @@ class DumpSource:
         params = _checked(values)
         if query == "truthy_facts":
             return self._truthy_facts(params)
+        if query == "statement_history":
+            return self._history(params)
         if query == "labels":
             return self._labels(params)
         if query in ("facts_on_relations", "objects_of_relation"):
@@ -161,6 +164,24 @@ class DumpSource:
                     }
                 )
             )
+        return out
+
+    def _history(self, params: dict[str, Any]) -> list[dict[str, str]]:
+        out = []
+        for r in self._rows("statement_history", **params):
+            value = _value(r)
+            if value is None:
+                continue
+            row = {
+                "item": r["item"],
+                "property": r["property"],
+                "statement": r["statement"],
+                "value": value,
+                "rank": RANK_IRI.get(r["rank"]),
+                "start": _qualifier_time(r["start_time"]),
+                "end": _qualifier_time(r["end_time"]),
+            }
+            out.append(_strings(row))
         return out
 
     def _labels(self, params: dict[str, Any]) -> list[dict[str, str]]:
@@ -204,6 +225,16 @@ class DumpSource:
         self, items: Sequence[str], start: datetime, end: datetime, relations: Sequence[str]
     ) -> list[StatementAddition]:
         return self.delegate.statement_additions(items, start, end, relations)
+
+    # the dump is one state: the edit history and random draws come from the delegate too
+    def recent_changes(self, start: datetime, end: datetime, limit: int | None = None) -> list[RecentChange]:
+        return self.delegate.recent_changes(start, end, limit)
+
+    def revision_statements(self, revids: Sequence[int]) -> dict[int, dict[str, str] | None]:
+        return self.delegate.revision_statements(revids)
+
+    def random_items(self, n: int) -> list[str]:
+        return self.delegate.random_items(n)
 
     # -- GlobalLongTail (dafset.properties.long_tail) ------------------------------------------
 
