@@ -18,7 +18,7 @@ from dafset.build.rules import broken_rule
 from dafset.config import BuildConfig
 from dafset.hashing import stable_hash
 from dafset.properties import long_tail as lt
-from dafset.properties.robust import length_variant
+from dafset.properties.robust import BASE_PROPERTIES, broken_variant_rule, length_variant, variant
 from dafset.relations import RelationSet
 
 EDIT_KIND = {
@@ -103,7 +103,7 @@ def assemble(
     run.report["recent"] = run.take(facts["recent"], "recent", "added", cfg.sizes.recent)
     run.report["popular"] = run.take(facts["popular"], "popular", "pageviews", cfg.sizes.popular)
     run.report["long_tail"] = _long_tail(run, facts["long_tail"], likelihood)
-    run.report["robust"] = _robust(run, facts, write_prefixes)
+    run.report["robust"] = _robust(run, write_prefixes)
     run.report["rule_drops"] = dict(sorted(run.drops.items()))
     return run.samples, run.report
 
@@ -142,34 +142,42 @@ def _long_tail(
     return report
 
 
-def _robust(
-    run: Assembly, facts: dict[str, list[dict[str, Any]]], write_prefixes: PrefixWriter | None
-) -> dict[str, Any]:
+def _robust(run: Assembly, write_prefixes: PrefixWriter | None) -> dict[str, Any]:
+    """Variants of published popular/long_tail cases; each base serves one variant."""
     criteria = ["length"] + (["context", "sentiment"] if write_prefixes else [])
     share = run.cfg.sizes.robust // len(criteria)
-    # length variants need other facts of the subject as context
-    base = [
-        f
-        for f in run.ordered(facts["popular"] + facts["long_tail"], "robust")
-        if len({g["relation_id"] for g in run.index.by_subject.get(f["subject_id"], [])}) > 1
-    ]
-    report: dict[str, Any] = {"criteria": {}}
+    bases = sorted(
+        (s for s in run.samples if s["property"] in BASE_PROPERTIES),
+        key=lambda s: stable_hash("robust", s["subject_id"], s["relation_id"], run.cfg.seed),
+    )
+    report: dict[str, Any] = {"criteria": {}, "bases": len(bases)}
     cursor = 0
     for criterion in criteria:
         # LLM-written prefixes fail their filters for some cases: ask for more, keep ``share``
         wanted = share if criterion == "length" else round(share * LLM_OVERFETCH)
         made: list[dict[str, Any]] = []
-        while len(made) < wanted and cursor < len(base):
-            fact = base[cursor]
+        while len(made) < wanted and cursor < len(bases):
+            sample: dict[str, Any] | None = variant(bases[cursor], criterion)
             cursor += 1
-            sample = run.render(fact, "robust", criterion)
-            if sample is None or broken_rule(sample) is not None:
-                continue
             if criterion == "length":
-                sample = length_variant(sample, run.relations, run.index)
+                sample = length_variant(sample, run.relations, run.index)  # type: ignore[arg-type]
+                if sample is None:
+                    run.drops["length_no_other_facts"] += 1
             if sample is not None:
                 made.append(sample)
         if criterion != "length" and write_prefixes is not None:
             made = write_prefixes(made, criterion)  # drops cases whose prefixes fail the filters
-        report["criteria"][criterion] = sum(run.accept(s) for s in made[:share])
+        report["criteria"][criterion] = sum(_accept_variant(run, s) for s in made[:share])
     return report
+
+
+def _accept_variant(run: Assembly, sample: dict[str, Any]) -> bool:
+    """A robust variant obeys every sample rule and the variant rules (its base is published, its
+    prefixes reveal no answer, sentiment pairs are scored and apart)."""
+    published = {s["id"] for s in run.samples}
+    rule = broken_rule(sample) or broken_variant_rule(sample, published)
+    if rule is not None:
+        run.drops[rule] += 1
+        return False
+    run.samples.append(sample)
+    return True

@@ -122,9 +122,9 @@ def locality_cases(
     index: FactIndex,
     seed: int,
     target_new: str,
-) -> list[dict[str, str]]:
+) -> list[dict[str, Any]]:
     """Facts the edit must not change: same relation / other subject, same subject / other relation."""
-    cases: list[dict[str, str]] = []
+    cases: list[dict[str, Any]] = []
     others = [
         f
         for f in index.by_relation.get(fact["relation_id"], [])
@@ -149,6 +149,7 @@ def _first(facts: list[dict[str, Any]], salt: str, fact: dict[str, Any], seed: i
     return keyed[stable_order(list(keyed), salt, fact["subject_id"], fact["relation_id"], seed)[0]]
 
 
-def _locality(relation: Relation, fact: dict[str, Any], kind: str) -> dict[str, str]:
+def _locality(relation: Relation, fact: dict[str, Any], kind: str) -> dict[str, Any]:
     prompt = render("locality.j2", relation=relation, subject=fact["subject_label"])
-    return {"prompt": prompt, "answer": fact["object_label"], "kind": kind}
+    answers = list(dict.fromkeys([fact["object_label"], *(fact.get("object_aliases") or [])]))
+    return {"prompt": prompt, "answers": answers, "kind": kind}

@@ -45,8 +45,8 @@ def synthetic_samples(
             if i % 5
             else [],
             "locality": [
-                {"prompt": f"The {label} of Other {i} is", "answer": f"Other {i}", "kind": "same_relation"},
-                {"prompt": f"{subject} was born in", "answer": "Somewhere", "kind": "same_subject"},
+                {"prompt": f"The {label} of Other {i} is", "answers": [f"Other {i}"], "kind": "same_relation"},
+                {"prompt": f"{subject} was born in", "answers": ["Somewhere", "Somewhere Else"], "kind": "same_subject"},
             ][: i % 3],
             "snapshot": snapshot,
         }

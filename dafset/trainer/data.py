@@ -64,9 +64,9 @@ def case_from_sample(row: Mapping[str, Any]) -> EditCase:
         target_true=row.get("target_true"),
         rephrases=list(row.get("rephrase_prompts") or []),
         locality=[
-            LocalityPrompt(lp["prompt"], lp["answer"], lp.get("kind") or "")
+            LocalityPrompt(lp["prompt"], lp["answers"][0], lp.get("kind") or "")
             for lp in row.get("locality") or []
-            if lp.get("prompt") and lp.get("answer")
+            if lp.get("prompt") and lp.get("answers")
         ],
         prefixes=[p["text"] for p in row.get("prefix") or [] if p.get("text")],
         property=row.get("property") or "",
