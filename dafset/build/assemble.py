@@ -143,19 +143,21 @@ def _long_tail(
 
 
 def _robust(run: Assembly, write_prefixes: PrefixWriter | None) -> dict[str, Any]:
-    """Variants of published popular/long_tail cases; each base serves one variant."""
+    """Variants of published popular/long_tail cases. Each criterion draws its bases in its own
+    seeded order, so a base may have a variant of each kind (one of each at most)."""
     criteria = ["length"] + (["context", "sentiment"] if write_prefixes else [])
     share = run.cfg.sizes.robust // len(criteria)
-    bases = sorted(
-        (s for s in run.samples if s["property"] in BASE_PROPERTIES),
-        key=lambda s: stable_hash("robust", s["subject_id"], s["relation_id"], run.cfg.seed),
-    )
-    report: dict[str, Any] = {"criteria": {}, "bases": len(bases)}
-    cursor = 0
+    pool = [s for s in run.samples if s["property"] in BASE_PROPERTIES]
+    report: dict[str, Any] = {"criteria": {}, "bases": len(pool)}
     for criterion in criteria:
+        bases = sorted(
+            pool,
+            key=lambda s: stable_hash("robust", criterion, s["subject_id"], s["relation_id"], run.cfg.seed),
+        )
         # LLM-written prefixes fail their filters for some cases: ask for more, keep ``share``
         wanted = share if criterion == "length" else round(share * LLM_OVERFETCH)
         made: list[dict[str, Any]] = []
+        cursor = 0
         while len(made) < wanted and cursor < len(bases):
             sample: dict[str, Any] | None = variant(bases[cursor], criterion)
             cursor += 1
