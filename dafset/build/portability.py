@@ -42,7 +42,7 @@ MAX_PRESERVED = 3
 
 # A first-hop label reads as a noun in "the <label> of X" unless it is a verb phrase ("located in
 # ...", "educated at", "owned by", "member of") or a list ("languages spoken, written or signed").
-_NOT_A_NOUN = re.compile(r"^\w+ed\b|^member\b|\b(held|played)\b|[,/]|\b(of|at|in|by|with|or)$")
+_NOT_A_NOUN = re.compile(r"^\w+ed\b|^member\b|\b(held|played)\b|[,/]|\bTV show$|\b(of|at|in|by|with|or)$")
 
 
 def composable(relation: Relation) -> bool:
@@ -123,7 +123,12 @@ def probes(sample: dict[str, Any], relations: RelationSet, graph: Graph, seed: i
     out: list[dict[str, Any]] = []
 
     subject_names = graph.names.get(subject_id, [sample["subject"]])
-    aliases = [a for a in subject_names[1:] if good_alias(a, sample["subject"])]
+    # an alias that holds the label ("Paris, France") would not test the alias
+    aliases = [
+        a
+        for a in subject_names[1:]
+        if good_alias(a, sample["subject"]) and not contains(a, sample["subject"])
+    ]
     for alias in stable_order(aliases, "aliasing", *salt)[:MAX_ALIASES]:
         out.append(_probe(relation.render_prompt(alias), target_answers, "subject_aliasing"))
 
