@@ -240,3 +240,16 @@ def test_exports_of_the_sample_build(built: Path, tmp_path: Path) -> None:
     for prop in dafnet.written:
         for rec in json.loads((tmp_path / "dafnet" / f"{prop}.json").read_text()):
             assert isinstance(rec["ground_truth"], str) and rec["ground_truth"]
+
+
+def test_stats_prints_the_portability_shares(built: Path) -> None:
+    from rich.console import Console
+
+    from dafset.publish.stats import print_stats
+
+    console = Console(record=True, width=200)
+    print_stats(built, console=console)
+    text = console.export_text()
+    shares = json.loads((built / "manifest.json").read_text())["portability"]["share_with_kind"]
+    assert "Cases with a portability probe of each kind" in text
+    assert f"{100 * shares['popular']['logical']:.1f}%" in text

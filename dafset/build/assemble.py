@@ -1,9 +1,10 @@
 """From enriched facts to the final list of samples: choose cases per property and criterion,
 render them, add robust variants, and enforce the rules.
 
-Properties take cases in a fixed priority (recent, popular, long_tail, robust) and a
-(subject, relation) is used once across the whole build, so no case appears twice in a split or in
-the ``all`` config.
+Properties take cases in a fixed priority (recent, popular, long_tail) and a (subject, relation) is
+used once across them, so no case appears twice in a split or in the ``all`` config. Robust cases
+are variants of published popular/long_tail cases: they repeat their base's fact on purpose, name
+it in ``base_id`` and land in its split (splits hash the fact).
 """
 
 from __future__ import annotations
