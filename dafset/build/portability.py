@@ -113,8 +113,15 @@ def read_hops(source: Source, graph: Graph, items: Sequence[str], relations: Rel
     return {"targets": len(wanted), "hop_rows": rows}
 
 
-def probes(sample: dict[str, Any], relations: RelationSet, graph: Graph, seed: int) -> list[dict[str, Any]]:
-    """Every portability probe the graph supports for one case."""
+def probes(
+    sample: dict[str, Any],
+    relations: RelationSet,
+    graph: Graph,
+    seed: int,
+    dropped: Counter[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Every portability probe the graph supports for one case; ``dropped`` counts, per kind,
+    probes left out because their prompt gives the answer away."""
     relation = relations[sample["relation_id"]]
     subject_id, rid = sample["subject_id"], sample["relation_id"]
     target_id = graph.object_ids.get((rid, sample["target_new"]))
@@ -162,7 +169,10 @@ def probes(sample: dict[str, Any], relations: RelationSet, graph: Graph, seed: i
             names = graph.answers(f["object_id"]) if f.get("object_id") else [label]
             out.append(_probe(sample["prompt"], names, "preservation"))
     # a probe whose prompt gives its answer away tests nothing
-    return [p for p in out if p["answers"] and not any(contains(p["prompt"], a) for a in p["answers"])]
+    kept = [p for p in out if p["answers"] and not any(contains(p["prompt"], a) for a in p["answers"])]
+    if dropped is not None:
+        dropped.update(p["kind"] for p in out if p not in kept)
+    return kept
 
 
 def _probe(prompt: str, answers: Iterable[str], kind: str) -> dict[str, Any]:
@@ -186,16 +196,21 @@ def add_probes(
     ]
     fetched = read_hops(source, graph, targets, relations) if targets else {"targets": 0, "hop_rows": 0}
     out = []
+    dropped: Counter[str] = Counter()
     for s in samples:
         relation = relations[s["relation_id"]]
         out.append(
             {
                 **s,
                 "question": relation.render_question(s["subject"]),
-                "portability": probes(s, relations, graph, seed),
+                "portability": probes(s, relations, graph, seed, dropped),
             }
         )
-    return out, {**fetched, **portability_shares(out)}
+    return out, {
+        **fetched,
+        **portability_shares(out),
+        "dropped_answer_in_prompt": dict(sorted(dropped.items())),
+    }
 
 
 def portability_shares(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
