@@ -160,14 +160,15 @@ def _robust(run: Assembly, write_prefixes: PrefixWriter | None) -> dict[str, Any
         made: list[dict[str, Any]] = []
         cursor = 0
         while len(made) < wanted and cursor < len(bases):
-            sample: dict[str, Any] | None = variant(bases[cursor], criterion)
+            sample = variant(bases[cursor], criterion)
             cursor += 1
             if criterion == "length":
-                sample = length_variant(sample, run.relations, run.index)  # type: ignore[arg-type]
-                if sample is None:
+                lengthened = length_variant(sample, run.relations, run.index)
+                if lengthened is None:
                     run.drops["length_no_other_facts"] += 1
-            if sample is not None:
-                made.append(sample)
+                    continue
+                sample = lengthened
+            made.append(sample)
         if criterion != "length" and write_prefixes is not None:
             made = write_prefixes(made, criterion)  # drops cases whose prefixes fail the filters
         report["criteria"][criterion] = sum(_accept_variant(run, s) for s in made[:share])
