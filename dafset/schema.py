@@ -76,7 +76,22 @@ FACT_SCHEMA = pa.schema(
 # -- Sample -------------------------------------------------------------------------------------
 
 LOCALITY_TYPE = pa.struct([pa.field("prompt", _STR), pa.field("answers", _STR_LIST), pa.field("kind", _STR)])
-PREFIX_TYPE = pa.struct([pa.field("text", _STR), pa.field("kind", _STR), pa.field("polarity", _STR)])
+# ``score``: the sentiment prefix's VADER compound score in [-1, 1] (null for length/context). It
+# lives on the prefix, not the row, because a sentiment case carries two prefixes (one per polarity),
+# each with its own score.
+PREFIX_TYPE = pa.struct(
+    [
+        pa.field("text", _STR),
+        pa.field("kind", _STR),
+        pa.field("polarity", _STR),
+        pa.field("score", pa.float64()),
+    ]
+)
+# A ripple-effect probe of the edit (RippleEdits): the answers hold *after* the edit.
+PORTABILITY_TYPE = pa.struct(
+    [pa.field("prompt", _STR), pa.field("answers", _STR_LIST), pa.field("kind", _STR)]
+)
+PORTABILITY_KINDS = ("subject_aliasing", "compositional", "logical", "preservation")
 EVIDENCE_TYPE = pa.struct(list(EVIDENCE_FIELDS))
 
 SAMPLE_SCHEMA = pa.schema(
@@ -98,6 +113,11 @@ SAMPLE_SCHEMA = pa.schema(
         pa.field("prefix", pa.list_(PREFIX_TYPE)),
         pa.field("evidence", EVIDENCE_TYPE),
         pa.field("snapshot", _STR, nullable=False),  # ISO date of the Wikidata state
+        pa.field("question", _STR),  # the fact asked as a question (relations.yaml), as zsRE has
+        pa.field("portability", pa.list_(PORTABILITY_TYPE)),
+        # robust variants: the id of the published base case (same edit, no variant); null otherwise.
+        # The variant's kind is ``criterion`` and each prefix's kind and polarity.
+        pa.field("base_id", _STR),
     ]
 )
 

@@ -1,9 +1,10 @@
 """From enriched facts to the final list of samples: choose cases per property and criterion,
 render them, add robust variants, and enforce the rules.
 
-Properties take cases in a fixed priority (recent, popular, long_tail, robust) and a
-(subject, relation) is used once across the whole build, so no case appears twice in a split or in
-the ``all`` config.
+Properties take cases in a fixed priority (recent, popular, long_tail) and a (subject, relation) is
+used once across them, so no case appears twice in a split or in the ``all`` config. Robust cases
+are variants of published popular/long_tail cases: they repeat their base's fact on purpose, name
+it in ``base_id``, share its locality probes and land in its split (splits hash the fact).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dafset.errors import DafsetError
 from dafset.hashing import stable_hash
 from dafset.properties import long_tail as lt
 from dafset.properties.facts import ended_before
-from dafset.properties.robust import length_variant
+from dafset.properties.robust import BASE_PROPERTIES, broken_variant_rule, length_variant, variant
 from dafset.publish.split import assign_split
 from dafset.relations import RelationSet
 
@@ -32,8 +33,7 @@ EDIT_KIND = {
     "recent": "insertion",
     "long_tail": "insertion",
     "popular": "counterfactual",
-    "robust": "counterfactual",
-}
+}  # robust variants keep their base's edit kind
 
 LLM_OVERFETCH = 1.8  # robust cases sent to the prefix writer per case wanted
 MAX_RELATION_SHARE = 0.2  # no relation holds more than this share of a config
@@ -169,10 +169,13 @@ def assemble(
         facts["popular"], "popular", "pageviews", cfg.sizes.popular, cfg.sizes.popular
     )
     run.report["long_tail"] = _long_tail(run, facts["long_tail"], likelihood)
-    run.report["robust"] = _robust(run, facts, write_prefixes)
     run.drops["subject_type"] = len(run.misfits)
     run.samples = cap_relations(run.samples, run.drops)
+    # probes before variants: a variant shares its base's probes, and its prefix must reveal none
     run.report["locality"] = add_locality(run, cfg)
+    run.report["robust"] = _robust(run, write_prefixes)
+    run.samples = cap_relations(run.samples, run.drops)
+    run.report["locality"]["leaks"] = _check_leaks(run, cfg)
     run.report["rule_drops"] = {name: run.drops.get(name, 0) for name in sorted({*RULES, *run.drops})}
     return run.samples, run.report
 
@@ -210,9 +213,7 @@ def add_locality(run: Assembly, cfg: BuildConfig) -> dict[str, Any]:
     pool = LocalityPool(run.index, run.relations, run.samples, run.fits, split_of, cfg.seed)
     for sample in run.samples:
         sample["locality"] = pool.probes(sample)
-    leaked = leaks(run.samples, split_of)
-    if leaked:
-        raise DafsetError(f"assemble: {leaked} locality probe(s) repeat an edit prompt of another split")
+    leaked = _check_leaks(run, cfg)
     counts = [len(s["locality"]) for s in run.samples]
     return {
         "leaks": leaked,
@@ -221,6 +222,15 @@ def add_locality(run: Assembly, cfg: BuildConfig) -> dict[str, Any]:
         "cases_below_min_probes": sum(1 for c in counts if c < MIN_PROBES),
         "kinds": {k: sum(1 for s in run.samples for p in s["locality"] if p["kind"] == k) for k in KINDS},
     }
+
+
+def _check_leaks(run: Assembly, cfg: BuildConfig) -> int:
+    """No probe may repeat an edit prompt of another split: fail the build, never publish a leak."""
+    ratios = dict(zip(("train", "validation", "test"), cfg.split_ratios, strict=True))
+    leaked = leaks(run.samples, lambda s: assign_split(s["subject_id"], s["relation_id"], ratios))
+    if leaked:
+        raise DafsetError(f"assemble: {leaked} locality probe(s) repeat an edit prompt of another split")
+    return leaked
 
 
 def _long_tail(
@@ -260,40 +270,51 @@ def _long_tail(
     return report
 
 
-def _robust(
-    run: Assembly, facts: dict[str, list[dict[str, Any]]], write_prefixes: PrefixWriter | None
-) -> dict[str, Any]:
+def _robust(run: Assembly, write_prefixes: PrefixWriter | None) -> dict[str, Any]:
+    """Variants of published popular/long_tail cases. Each criterion draws its bases in its own
+    seeded order, so a base may have a variant of each kind (one of each at most); no relation
+    takes more than its share of the robust config."""
     criteria = ["length"] + (["context", "sentiment"] if write_prefixes else [])
     share = run.cfg.sizes.robust // len(criteria)
-    # length variants need other facts of the subject as context
-    base = [
-        f
-        for f in run.ordered(facts["popular"] + facts["long_tail"], "robust")
-        if len({g["relation_id"] for g in run.index.by_subject.get(f["subject_id"], [])}) > 1
-    ]
-    report: dict[str, Any] = {"criteria": {}}
+    pool = [s for s in run.samples if s["property"] in BASE_PROPERTIES]
+    report: dict[str, Any] = {"criteria": {}, "bases": len(pool)}
     cap = relation_cap(run.cfg.sizes.robust)
     planned: Counter[str] = Counter()  # robust cases per relation, made or accepted
-    cursor = 0
     for criterion in criteria:
+        bases = sorted(
+            pool,
+            key=lambda s: stable_hash("robust", criterion, s["subject_id"], s["relation_id"], run.cfg.seed),
+        )
         # LLM-written prefixes fail their filters for some cases: ask for more, keep ``share``
         wanted = share if criterion == "length" else round(share * LLM_OVERFETCH)
         made: list[dict[str, Any]] = []
-        while len(made) < wanted and cursor < len(base):
-            fact = base[cursor]
-            cursor += 1
-            if planned[fact["relation_id"]] >= cap:
+        for base in bases:
+            if len(made) >= wanted:
+                break
+            if planned[base["relation_id"]] >= cap:
                 continue
-            sample = run.render(fact, "robust", criterion)
-            if sample is None or broken_rule(sample) is not None:
-                continue
+            sample = variant(base, criterion)
             if criterion == "length":
-                sample = length_variant(sample, run.relations, run.index)
-                sample = sample and polish(sample, run.relations[sample["relation_id"]])
-            if sample is not None:
-                made.append(sample)
-                planned[fact["relation_id"]] += 1
+                lengthened = length_variant(sample, run.relations, run.index)
+                if lengthened is None:
+                    run.drops["length_no_other_facts"] += 1
+                    continue
+                sample = polish(lengthened, run.relations[sample["relation_id"]])
+            made.append(sample)
+            planned[base["relation_id"]] += 1
         if criterion != "length" and write_prefixes is not None:
             made = write_prefixes(made, criterion)  # drops cases whose prefixes fail the filters
-        report["criteria"][criterion] = sum(run.accept(s) for s in made[:share])
+        report["criteria"][criterion] = sum(_accept_variant(run, s) for s in made[:share])
     return report
+
+
+def _accept_variant(run: Assembly, sample: dict[str, Any]) -> bool:
+    """A robust variant obeys every sample rule and the variant rules (its base is published, its
+    prefixes reveal no answer, sentiment pairs are scored and apart)."""
+    published = {s["id"] for s in run.samples}
+    rule = broken_rule(sample) or broken_variant_rule(sample, published)
+    if rule is not None:
+        run.drops[rule] += 1
+        return False
+    run.samples.append(sample)
+    return True

@@ -15,6 +15,7 @@ import pyarrow as pa
 from dafset.build.assemble import assemble
 from dafset.build.enrich import enrich
 from dafset.build.llm import prefix_writer
+from dafset.build.portability import add_probes
 from dafset.build.previous import read_previous_facts
 from dafset.config import BuildConfig
 from dafset.errors import ConfigError
@@ -112,10 +113,14 @@ def assemble_samples(
     likelihood: dict[str, float] | None,
     llm_report: dict[str, Any],
 ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
-    """Render every case, with LLM prefixes when a model is set; the LLM report gains what the
-    prefix writer kept and dropped. (The writer holds a model: it is made here, never passed in.)"""
+    """Render every case, with LLM prefixes when a model is set, and its question and portability
+    probes (second hops read from the source); the LLM report gains what the prefix writer kept
+    and dropped. (The writer holds a model: it is made here, never passed in.)"""
     writer, writer_report = prefix_writer(cfg)
     samples, report = assemble(cfg, relations, facts, likelihood, writer)
+    samples, report["portability"] = add_probes(
+        open_source(cfg), relations, samples, (f for rows in facts.values() for f in rows), cfg.seed
+    )
     return samples, report, {**llm_report, **writer_report()}
 
 

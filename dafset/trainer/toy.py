@@ -123,7 +123,11 @@ def toy_samples(
                 "rephrase_prompts": [t.format(s=s) for t in rephrases],
                 "locality": [
                     {"prompt": prompt.format(s=other), "answers": [world[other][r]], "kind": "same_relation"},
-                    {"prompt": RELATIONS[r2][0].format(s=s), "answers": [world[s][r2]], "kind": "same_subject"},
+                    {
+                        "prompt": RELATIONS[r2][0].format(s=s),
+                        "answers": [world[s][r2]],
+                        "kind": "same_subject",
+                    },
                 ],
                 "prefix": (
                     [{"text": t, "kind": kd, "polarity": pol} for t, kd, pol in rng.sample(PREFIXES, 2)]
