@@ -168,6 +168,17 @@ def ingest_shard(
     result.cpu_seconds = _cpu_seconds() - cpu
     result.peak_rss_mb = peak_rss_mb()
     _write_json(out / RESULTS_DIR / f"{shard.name}.json", result.to_json())
+    log.info(
+        "%s (bytes %d-%d): %d entities, %d statements, %d malformed, %.1f s, peak %.0f MB",
+        shard.name,
+        shard.start,
+        shard.end,
+        result.entities,
+        result.statements,
+        result.malformed,
+        result.seconds,
+        result.peak_rss_mb,
+    )
     return result
 
 
