@@ -32,10 +32,9 @@ def _path(name: str, default: Path) -> Path:
 class Settings:
     """Where things live and whom we tell Wikimedia we are."""
 
-    # Real recorded Wikidata/Wikimedia data captured by others; read-only, never copied in.
-    fixtures_dir: Path = field(
-        default_factory=lambda: _path("FIXTURES_DIR", REPO_ROOT.parent / "shared" / "fixtures" / "real")
-    )
+    # Real recorded Wikidata/Wikimedia data captured by others, carried in the repo (tests/data,
+    # provenance in its SOURCES.md): the tests and the sample converter read it.
+    fixtures_dir: Path = field(default_factory=lambda: _path("FIXTURES_DIR", REPO_ROOT / "tests" / "data"))
     relations_file: Path = field(
         default_factory=lambda: _path("RELATIONS_FILE", REPO_ROOT / "relations.yaml")
     )

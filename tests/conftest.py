@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURES = Path(os.environ.get("DAFSET_FIXTURES_DIR", REPO.parent / "shared" / "fixtures" / "real"))
+FIXTURES = Path(os.environ.get("DAFSET_FIXTURES_DIR", REPO / "tests" / "data"))
 
 # Nothing may reach a hub or the internet; Prefect must not pick up a developer's server.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -21,10 +21,27 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
-    """The real recorded Wikidata/Wikimedia data (read-only; never copied into the repo)."""
+    """The real recorded Wikidata/Wikimedia data the repo carries (tests/data, see its SOURCES.md)."""
     if not FIXTURES.is_dir():
         pytest.fail(f"real fixtures not found at {FIXTURES}; set DAFSET_FIXTURES_DIR")
     return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def test_seed() -> int:
+    """Seed of the tests that train (DAFSET_TEST_SEED, default 0): their assertions must hold for any."""
+    return int(os.environ.get("DAFSET_TEST_SEED", "0"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _torch_threads() -> None:
+    # DAFSET_TEST_TORCH_THREADS=N runs every test on N torch threads (after the test modules' own
+    # set_num_threads(1) at import): a float result must not depend on the thread count.
+    threads = os.environ.get("DAFSET_TEST_TORCH_THREADS")
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ import pytest
 from pyoxigraph import RdfFormat, Store
 
 from dafset.settings import get_settings
-from dafset.sources.sample import convert
+from dafset.sources.sample import convert, entity_json
 from dafset.sources.sample.derive import (
     AS_OF,
     HISTORY_DAYS,
@@ -21,7 +21,7 @@ from dafset.sources.sample.derive import (
     stamp,
     statement_id,
 )
-from dafset.sources.sample.readers import iter_entities
+from dafset.sources.sample.sources_md import SourceRow, lookup, read_sources
 from dafset.sources.sample.values import wdqs_time
 
 COMMITTED = get_settings().sample_dir
@@ -124,22 +124,38 @@ def test_notice_lists_every_source_file_with_its_licence(built: Path) -> None:
     assert "Mallen" in notice and "What is derived" in notice
 
 
-def test_no_gpl_content_is_shipped(built: Path, fixtures_dir: Path) -> None:
+def test_no_gpl_content_is_shipped(built: Path) -> None:
     files = [e["file"] for entries in _manifest(built)["sources"].values() for e in entries]
-    assert not [f for f in files if "dahlia" in f]
-    text = _read(built, convert.RDF_FILE).decode()
-    provenance = {row["qid"]: row for row in _jsonl(built, convert.PROVENANCE_FILE)}
-    for path in sorted((fixtures_dir / "entity_json").glob("dahlia-wikidata_*.json")):
-        for entity in iter_entities(path):
-            for group in (entity.get("claims") or {}).values():
-                for claim in group:
-                    assert claim["id"].replace("$", "-", 1) not in text, path.name
-            if entity.get("lastrevid"):
-                assert f'"{entity["lastrevid"]}"^^' not in text
-            row = provenance.get(entity["id"])
-            if row is not None:  # e.g. Q1299 The Beatles is a BEAR object: only BEAR may speak
-                assert row["sources"] and all("dahlia" not in s for s in row["sources"])
-                assert "entity_json/" not in " ".join(row["sources"])
+    assert files and not [f for f in files if "dahlia" in f]
+
+
+def test_entity_files_under_gpl_are_never_read(tmp_path: Path) -> None:
+    # SOURCES.md decides: a GPL-declared entity file beside an MIT one is skipped, whatever it holds.
+    (tmp_path / "entity_json").mkdir()
+    for name in ("gpl_Q1.json", "mit_Q1.json", "unlisted_Q1.json"):
+        (tmp_path / "entity_json" / name).write_text('{"id": "Q1", "type": "item"}', encoding="utf-8")
+    rows = {
+        name: SourceRow(name, "o/r", "x.json", "0" * 40, licence, "single entity JSON", "Q1")
+        for name, licence in (("gpl_Q1.json", "GPL-3.0 (LICENSE)"), ("mit_Q1.json", "MIT (LICENSE)"))
+    }
+    assert [rel for rel, _ in entity_json.entity_files(tmp_path, rows)] == ["entity_json/mit_Q1.json"]
+
+
+def test_the_carried_test_data_is_listed_and_redistributable(fixtures_dir: Path) -> None:
+    rows = read_sources(fixtures_dir / "SOURCES.md")
+    helpers = {"SOURCES.md", "index.jsonl", "wikiedu_mediawiki_api_index.jsonl", "wptools_index.jsonl"}
+    files = [p for p in fixtures_dir.rglob("*") if p.is_file() and not p.name.startswith("SOURCES")]
+    assert len(files) > 100
+    for path in files:
+        if path.name in helpers:
+            continue
+        row = lookup(rows, path.relative_to(fixtures_dir).as_posix())
+        # MIT / Apache-2.0 repositories, or data declared CC BY(-SA) / MIT by its authors (BEAR, PopQA);
+        # GPL (dahlia/wikidata) and unlicensed repositories (qizhou000/DAFNet, Hypogenic-AI) stay out.
+        assert row.licence.startswith(("MIT", "Apache-2.0")) or re.search(
+            r"cc-by-sa-4\.0|CC BY 4\.0", row.licence
+        ), f"{path.name}: {row.licence}"
+        assert row.repo not in {"dahlia/wikidata", "qizhou000/DAFNet"} and "Hypogenic" not in row.repo
 
 
 def test_derived_rows_are_flagged(built: Path) -> None:

@@ -374,7 +374,7 @@ def test_toy_dafset_round_trips_through_load_dataset(tmp_path: Path, world) -> N
     assert sum(map(len, load_dafset(again, "train").values())) == 10
 
 
-def test_zsre_and_counterfact_readers(tmp_path: Path, fixtures_dir: Path) -> None:
+def test_zsre_and_counterfact_readers(tmp_path: Path) -> None:
     zsre = tmp_path / "zsre.json"
     zsre.write_text(
         json.dumps(
@@ -403,11 +403,41 @@ def test_zsre_and_counterfact_readers(tmp_path: Path, fixtures_dir: Path) -> Non
     (case,) = load_zsre(zsre)  # the record with an empty alt is skipped
     assert (case.prompt, case.target_new, case.target_true) == ("Which country is Kyoto in?", "Peru", "Japan")
     assert case.rephrases == ["Kyoto is in which country?"] and case.locality[0].answer == "Shakespeare"
-    cf = load_counterfact(fixtures_dir / "editing_datasets" / "dafnet_counterfact-edit_first300.json")
-    assert len(cf) == 300
-    assert cf[0].prompt == "The mother tongue of Danielle Darrieux is" and cf[0].target_true == "French"
-    assert cf[0].locality[0].prompt.startswith("Michel Rocard")
-    train = load_counterfact(
-        fixtures_dir / "editing_datasets" / "dafnet_meta-train_comprehensive_cf_train_first100.json"
+    # CounterFact's first record (ROME, kmeng01/rome, MIT) in the field names DAFNet and EasyEdit
+    # use; the second as cf_train.json has it (no case_id / ground_truth).
+    counterfact = tmp_path / "counterfact.json"
+    counterfact.write_text(
+        json.dumps(
+            [
+                {
+                    "case_id": 0,
+                    "prompt": "The mother tongue of Danielle Darrieux is",
+                    "target_new": "English",
+                    "subject": "Danielle Darrieux",
+                    "ground_truth": "French",
+                    "rephrase_prompt": "Danielle Darrieux, a native",
+                    "locality_prompt": "Michel Rocard is a native speaker of",
+                    "locality_ground_truth": "French",
+                },
+                {
+                    "prompt": "The mother tongue of Léon Blum is",
+                    "target_new": "German",
+                    "subject": "Léon Blum",
+                    "rephrase_prompt": "Léon Blum spoke the language",
+                },
+            ],
+            ensure_ascii=False,
+        ),
+        encoding="utf-8",
     )
-    assert len(train) == 100 and all(c.rephrases and c.locality for c in train)
+    first, second = load_counterfact(counterfact)
+    assert (first.id, first.prompt, first.target_new, first.target_true) == (
+        "0",
+        "The mother tongue of Danielle Darrieux is",
+        "English",
+        "French",
+    )
+    assert first.rephrases == ["Danielle Darrieux, a native"]
+    assert first.locality[0].prompt.startswith("Michel Rocard") and first.locality[0].answer == "French"
+    assert (second.id, second.target_true, second.locality) == ("1", None, [])
+    assert second.subject == "Léon Blum" and second.rephrases == ["Léon Blum spoke the language"]

@@ -1,6 +1,6 @@
 """What the recorded-response server knows: real recorded Wikidata/Wikimedia answers, indexed.
 
-Everything is read from the shared fixtures directory at run time (never copied into the repo):
+Everything is read from the fixtures directory (tests/data, the real recorded files the repo carries):
 
 - entities: every entity found in ``entity_json/`` (wbgetentities and Special:EntityData answers,
   single entities, dump slices), the recorded redirects (Q32063953 -> Q1040, Q16231742 ->
