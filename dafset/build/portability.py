@@ -101,7 +101,9 @@ def read_hops(source: Source, graph: Graph, items: Sequence[str], relations: Rel
     wanted = sorted({q for q in items if is_item(q)})
     rows = 0
     for batch in chunks(wanted, SPARQL_BATCH):
-        for r in source.select("portability_hops", items=batch, properties=props):
+        # sorted: a SPARQL store returns rows in no fixed order, and answers must not depend on it
+        found = source.select("portability_hops", items=batch, properties=props)
+        for r in sorted(found, key=lambda r: (r["item"], r["property"], r["value"])):
             rows += 1
             graph.hops.setdefault(r["item"], {}).setdefault(r["property"], []).append(r["value"])
     values = sorted(
