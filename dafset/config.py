@@ -99,6 +99,11 @@ class BuildConfig:
         end = datetime.combine(self.snapshot, time(0), tzinfo=UTC)
         return end - timedelta(days=self.window_days), end
 
+    @property
+    def live_services(self) -> bool:
+        """Whether the build talks to Wikimedia's services (directly, or as the dump's delegate)."""
+        return self.source == "live" or (self.source == "dump" and self.dump_delegate == "live")
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["snapshot"] = self.snapshot.isoformat()

@@ -62,14 +62,14 @@ def previous_facts(cfg: BuildConfig) -> pa.Table | None:
 @task(name="harvest", task_run_name="harvest-{prop}", **policy.CACHING, **policy.RETRYING)
 def harvest(cfg: BuildConfig, prop: str, previous: Bulk, env: dict[str, str], fingerprint: str) -> Harvest:
     policy.apply_env(env)
-    with policy.query_service_slot(cfg.source):
+    with policy.query_service_slot("live" if cfg.live_services else cfg.source):
         return pipeline.harvest(cfg, prop, previous.value)
 
 
 @task(name="enrich", **policy.CACHING, **policy.RETRYING)
 def enrich(cfg: BuildConfig, harvests: Bulk, env: dict[str, str], fingerprint: str) -> tuple[Facts, dict]:
     policy.apply_env(env)
-    with policy.query_service_slot(cfg.source):
+    with policy.query_service_slot("live" if cfg.live_services else cfg.source):
         return pipeline.enrich_all(cfg, harvests.value)
 
 
@@ -91,7 +91,7 @@ def assemble_samples(
     fingerprint: str,
 ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
     policy.apply_env(env)  # portability probes read second hops from the source
-    with policy.query_service_slot(cfg.source):
+    with policy.query_service_slot("live" if cfg.live_services else cfg.source):
         return pipeline.assemble_samples(cfg, relations.value, facts.value, scores.value, llm_report)
 
 

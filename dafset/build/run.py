@@ -60,7 +60,7 @@ def manifest_extra(
         "llm": llm_report,
         "skipped_criteria": llm_report.get("skipped_criteria", []),
         "relation_domains": relation_domains,
-        "derived_data": derived_note if cfg.source == "sample" else None,
+        "derived_data": derived_note if not cfg.live_services else None,
         "built_at": datetime.now(UTC).isoformat(),
     }
 
