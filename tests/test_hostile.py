@@ -405,7 +405,7 @@ def test_the_flow_checks_its_inputs_before_any_task(root: Path, tmp_path: Path) 
     before = tree(root)
     a_file = tmp_path / "a-file"
     a_file.write_text("not a folder")
-    with pytest.raises(ConfigError, match="^out: "):
+    with pytest.raises(ConfigError, match=r"^out: "):
         build_dafset.fn(out=" ")
     with pytest.raises(ConfigError, match="a-file"):
         build_dafset.fn(out=str(a_file))
