@@ -15,10 +15,10 @@ import pytest
 from typer.testing import CliRunner
 
 from dafset.build.portability import Graph, composable, good_alias, probes
+from dafset.build.robust import broken_variant_rule, variant
 from dafset.build.rules import contains
 from dafset.cli import app
 from dafset.lm.filters import PAIR_MARGIN, pair_apart, sentiment_score, wrong_polarity
-from dafset.properties.robust import broken_variant_rule, variant
 from dafset.publish.export import export_dafnet, export_easyedit
 from dafset.relations import load_relations
 from dafset.schema import PORTABILITY_KINDS, SAMPLE_SCHEMA

@@ -19,13 +19,13 @@ from typing import Any
 
 from dafset.build.locality import KINDS, LocalityPool, leaks
 from dafset.build.render import FactIndex, polish, render_case
+from dafset.build.robust import BASE_PROPERTIES, broken_variant_rule, length_variant, variant
 from dafset.build.rules import RULES, broken_rule
 from dafset.config import BuildConfig
 from dafset.errors import DafsetError
 from dafset.hashing import stable_hash
 from dafset.properties import long_tail as lt
 from dafset.properties.facts import ended_before
-from dafset.properties.robust import BASE_PROPERTIES, broken_variant_rule, length_variant, variant
 from dafset.publish.split import assign_split
 from dafset.relations import RelationSet
 

@@ -9,9 +9,9 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
+from dafset.build.robust import locality_answers
 from dafset.config import BuildConfig
 from dafset.hashing import stable_order
-from dafset.properties.robust import locality_answers
 
 log = logging.getLogger("dafset.build")
 
