@@ -266,4 +266,4 @@ def test_flow_parameters_are_json_typed() -> None:
                  "seed", "runner", "dask_address", "fail_after"):  # fmt: skip
         assert name in props, name
     assert props["runner"]["enum"] == ["thread", "dask"]
-    assert props["source"]["enum"] == ["sample", "live"]
+    assert props["source"]["enum"] == ["sample", "live", "dump"]
