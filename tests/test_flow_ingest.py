@@ -31,12 +31,10 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     ArtifactFilter,
     ArtifactFilterKey,
-    FlowRunFilter,
-    FlowRunFilterId,
-    FlowRunFilterParentFlowRunId,
 )
 from prefect.settings import PREFECT_API_URL
 from prefect.testing.utilities import prefect_test_harness
+from standins.flow_runs import subflow_task_runs
 
 import flows.dump_tasks as dump_tasks
 from dafset.sources.dump.ingest import ingest_dump as ingest_plain
@@ -90,13 +88,7 @@ def _rows(out: Path) -> dict[str, list[dict[str, Any]]]:
 
 def _shard_states(flow_state: Any) -> dict[str, str]:
     """Task run name -> state name, for the shard tasks of one ingest-dump run."""
-    parent = flow_state.state_details.flow_run_id
-    with get_client(sync_client=True) as client:
-        children = client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent]))
-        )
-        assert len(children) == 1, children
-        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[children[0].id])))
+    runs = subflow_task_runs(flow_state)
     states = {run.name: run.state.name for run in runs if re.fullmatch(r"shard-\d{5}", run.name)}
     assert len(states) == len([r for r in runs if r.name.startswith("shard-")]), "a shard ran twice"
     return states

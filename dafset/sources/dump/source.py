@@ -38,6 +38,11 @@ RANK_IRI = {
     "normal": "http://wikiba.se/ontology#NormalRank",
     "deprecated": "http://wikiba.se/ontology#DeprecatedRank",
 }
+# The statement queries: their qualifier variables (as the .rq files name them) -> table columns.
+QUALIFIERS = {
+    "truthy_facts": {"start": "start_time", "pointInTime": "point_in_time", "published": "publication_date"},
+    "statement_history": {"start": "start_time", "end": "end_time"},
+}
 # Questions about history and page views: the dump is one state, so another source answers them.
 DELEGATED_QUERIES = frozenset({"modified_items"})
 
@@ -134,41 +139,17 @@ class DumpSource:
         if query in DELEGATED_QUERIES:
             return self.delegate.select(query, **values)
         params = _checked(values)
-        if query == "truthy_facts":
-            return self._truthy_facts(params)
-        if query == "statement_history":
-            return self._history(params)
+        if query in QUALIFIERS:
+            return self._statements(query, params)
         if query == "labels":
             return self._labels(params)
         if query in ("facts_on_relations", "objects_of_relation"):
             return self._valued(query, params)
         return [_strings(r) for r in self._rows(query, **params)]
 
-    def _truthy_facts(self, params: dict[str, Any]) -> list[dict[str, str]]:
+    def _statements(self, query: str, params: dict[str, Any]) -> list[dict[str, str]]:
         out = []
-        for r in self._rows("truthy_facts", **params):
-            value = _value(r)
-            if value is None:
-                continue
-            out.append(
-                _strings(
-                    {
-                        "item": r["item"],
-                        "property": r["property"],
-                        "statement": r["statement"],
-                        "value": value,
-                        "rank": RANK_IRI.get(r["rank"]),
-                        "start": _qualifier_time(r["start_time"]),
-                        "pointInTime": _qualifier_time(r["point_in_time"]),
-                        "published": _qualifier_time(r["publication_date"]),
-                    }
-                )
-            )
-        return out
-
-    def _history(self, params: dict[str, Any]) -> list[dict[str, str]]:
-        out = []
-        for r in self._rows("statement_history", **params):
+        for r in self._rows(query, **params):
             value = _value(r)
             if value is None:
                 continue
@@ -178,9 +159,8 @@ class DumpSource:
                 "statement": r["statement"],
                 "value": value,
                 "rank": RANK_IRI.get(r["rank"]),
-                "start": _qualifier_time(r["start_time"]),
-                "end": _qualifier_time(r["end_time"]),
             }
+            row |= {var: _qualifier_time(r[column]) for var, column in QUALIFIERS[query].items()}
             out.append(_strings(row))
         return out
 
