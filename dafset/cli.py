@@ -22,6 +22,11 @@ def _register() -> None:
     app.command("stats")(build_commands.stats)
     app.command("export")(build_commands.export)
     app.command("sample")(build_commands.sample)
+    app.command("sample-dump")(build_commands.sample_dump)
+    app.command("dump-stats")(build_commands.dump_stats)
+    from dafset.sources.dump import commands as dump_commands
+
+    app.command("ingest-dump")(dump_commands.ingest_dump)
     try:
         from dafset.lm import commands as lm_commands
     except ImportError:  # the lm area is optional until it lands

@@ -36,7 +36,17 @@ def build(
         str, typer.Option(help="Root directory: snapshots/<date>/ and the `latest` link go here.")
     ] = "out/dafset",
     source: Annotated[
-        str, typer.Option(help="'sample' (bundled, offline) or 'live' (WDQS + Wikimedia APIs).")
+        str,
+        typer.Option(
+            help="'sample' (bundled, offline), 'live' (WDQS + Wikimedia APIs) or 'dump' (an ingested dump)."
+        ),
+    ] = "sample",
+    dump_dir: Annotated[
+        Path | None,
+        typer.Option(help="--source dump: the folder of `dafset ingest-dump` + `dafset dump-stats`."),
+    ] = None,
+    dump_delegate: Annotated[
+        str, typer.Option(help="--source dump: page views and revisions from 'sample' or 'live'.")
     ] = "sample",
     snapshot: Annotated[
         str | None,
@@ -57,6 +67,9 @@ def build(
     long_tail: Annotated[int, typer.Option(help="Max long-tail samples (shared by the criteria).")] = 600,
     robust: Annotated[int, typer.Option(help="Max robust samples (shared by the criteria).")] = 300,
     window_days: Annotated[int, typer.Option(help="Recency window in days before the snapshot date.")] = 7,
+    long_tail_pool: Annotated[
+        int | None, typer.Option(help="Long-tail candidate pool (items). Default: 5 per long-tail sample.")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed for every stable choice.")] = 0,
     previous: Annotated[
         str | None,
@@ -83,16 +96,17 @@ def build(
         for option, value in (("out", out), ("previous", previous)):
             if value is not None and not value.strip():
                 raise ConfigError(f"{option}: empty path (give a folder)")
-        if snapshot is None:
-            day = SAMPLE_SNAPSHOT if source == "sample" else date.today()
-        else:
-            day = parse_date(snapshot)
+        offline = source == "sample" or (source == "dump" and dump_delegate == "sample")
+        day = parse_date(snapshot) if snapshot is not None else (SAMPLE_SNAPSHOT if offline else date.today())
         cfg = BuildConfig(
             snapshot=day,
             out=Path(out).expanduser(),
             source=source,
+            dump_dir=dump_dir,
+            dump_delegate=dump_delegate,
             sizes=Sizes(recent=recent, popular=popular, long_tail=long_tail, robust=robust),
             window_days=window_days,
+            long_tail_pool=long_tail_pool,
             seed=seed,
             model=model,
             device=device,
@@ -165,3 +179,44 @@ def sample(
         _fail(exc)
         return
     typer.echo(f"wrote {written}")
+
+
+def sample_dump(
+    out: Annotated[Path, typer.Option(help="The JSON dump file to write (.json, or .json.gz).")],
+) -> None:
+    """Write the bundled sample as a Wikidata JSON dump (for `dafset ingest-dump` and --source dump)."""
+    from dafset.sources.dump.sample_dump import write_sample_dump
+
+    try:
+        counts = write_sample_dump(out)
+    except DafsetError as exc:
+        _fail(exc)
+        return
+    typer.echo(f"wrote {out} ({counts['items']} items, {counts['statements']} statements)")
+
+
+def dump_stats(
+    folder: Annotated[Path, typer.Argument(help="An ingest folder (dafset ingest-dump --out).")],
+    engine: Annotated[str, typer.Option(help="'duckdb' (one machine) or 'dask' (a cluster).")] = "duckdb",
+    memory_limit: Annotated[str, typer.Option(help="DuckDB's memory limit; it spills beyond.")] = "2GB",
+    scheduler: Annotated[
+        str | None, typer.Option(help="--engine dask: a scheduler address (default: a LocalCluster).")
+    ] = None,
+) -> None:
+    """Global per-entity statistics (frequency, in/out degree, sitelinks) -> stats/entities.parquet."""
+    from dafset.sources.dump.stats import DuckLimits, dask_stats, duckdb_stats
+
+    try:
+        if engine == "duckdb":
+            report = duckdb_stats(folder, DuckLimits(memory_limit=memory_limit))
+        elif engine == "dask":
+            from distributed import Client
+
+            with Client(scheduler) if scheduler else Client(processes=False):
+                report = dask_stats(folder)
+        else:
+            raise DafsetError(f"--engine: expected 'duckdb' or 'dask', got {engine!r}")
+    except DafsetError as exc:
+        _fail(exc)
+        return
+    typer.echo(f"{report['engine']}: {report['rows']} entities in {report['seconds']:.1f} s")

@@ -49,12 +49,14 @@ class Sizes:
 class BuildConfig:
     snapshot: date = SAMPLE_SNAPSHOT
     out: Path = Path("out/dafset")
-    source: str = "sample"  # sample | live
+    source: str = "sample"  # sample | live | dump
+    dump_dir: Path | None = None  # --source dump: an ingest folder (dafset ingest-dump, dump-stats)
+    dump_delegate: str = "sample"  # --source dump: who answers page views and revisions (sample | live)
     sizes: Sizes = field(default_factory=Sizes)
     window_days: int = 7
     popular_top_n: int = 100
     popular_hop2_per_root: int = 5
-    long_tail_pool: int = 8000
+    long_tail_pool: int | None = None  # candidate items; None: 5 per long-tail sample wanted
     long_tail_quantile: float = 0.8
     likelihood_pool: int = 2000  # entities of the long-tail pool scored by the LLM (a stable subset)
     split_ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
@@ -66,8 +68,12 @@ class BuildConfig:
     figures: bool = True
 
     def __post_init__(self) -> None:
-        if self.source not in ("sample", "live"):
-            raise ConfigError(f"source: expected 'sample' or 'live', got {self.source!r}")
+        if self.source not in ("sample", "live", "dump"):
+            raise ConfigError(f"source: expected 'sample', 'live' or 'dump', got {self.source!r}")
+        if self.source == "dump" and self.dump_dir is None:
+            raise ConfigError("dump_dir: --source dump needs the ingest folder (--dump-dir)")
+        if self.dump_delegate not in ("sample", "live"):
+            raise ConfigError(f"dump_delegate: expected 'sample' or 'live', got {self.dump_delegate!r}")
         if not 0 < self.long_tail_quantile < 1:
             raise ConfigError(
                 f"long_tail_quantile: expected a value in (0, 1), got {self.long_tail_quantile}"
@@ -93,11 +99,17 @@ class BuildConfig:
         end = datetime.combine(self.snapshot, time(0), tzinfo=UTC)
         return end - timedelta(days=self.window_days), end
 
+    @property
+    def live_services(self) -> bool:
+        """Whether the build talks to Wikimedia's services (directly, or as the dump's delegate)."""
+        return self.source == "live" or (self.source == "dump" and self.dump_delegate == "live")
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["snapshot"] = self.snapshot.isoformat()
         data["out"] = str(self.out)
         data["previous"] = str(self.previous) if self.previous else None
+        data["dump_dir"] = str(self.dump_dir) if self.dump_dir else None
         data["split_ratios"] = list(self.split_ratios)
         return data
 

@@ -136,6 +136,12 @@ class Relation(BaseModel):
     question: QuestionTemplate
     paraphrases: tuple[ClozeTemplate, ...]
     statement: StatementTemplate
+    # classes (Q-ids) a subject must not be an instance of for the prompt to fit it: no
+    # "Belgium is located in the country of" (P17 on a country). Optional; empty = no constraint.
+    subject_excludes: tuple[str, ...] = ()
+    # the templates speak of the past ("was educated at"), so a statement with an end time before
+    # the snapshot still holds; for every other relation an ended statement is no truth
+    holds_after_end: bool = False
 
     # Where the templates came from, for error messages; set by the loader.
     _origin: str = PrivateAttr(default="relations.yaml")
@@ -158,6 +164,11 @@ class Relation(BaseModel):
     @classmethod
     def _object_class(cls, value: str | None) -> str | None:
         return None if value is None else _checked(check_item, value)
+
+    @field_validator("subject_excludes")
+    @classmethod
+    def _subject_excludes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_checked(check_item, v) for v in value)
 
     @field_validator("sources")
     @classmethod

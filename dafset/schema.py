@@ -22,7 +22,10 @@ CRITERIA = {
     "robust": ("length", "context", "sentiment"),
 }
 EDIT_KINDS = ("insertion", "counterfactual")
-LOCALITY_KINDS = ("same_relation", "same_subject")
+# same_relation_similar: same relation, a subject sharing the true object or an object of the same
+# class (hard neighbours); same_relation: same relation, any other subject; same_subject: the
+# subject's other relations; unrelated: another subject and relation
+LOCALITY_KINDS = ("same_relation_similar", "same_relation", "same_subject", "unrelated")
 PREFIX_KINDS = ("length", "context", "sentiment")
 POLARITIES = ("neutral", "positive", "negative")
 VALUE_TYPES = ("item", "time", "quantity", "string")
@@ -73,7 +76,22 @@ FACT_SCHEMA = pa.schema(
 # -- Sample -------------------------------------------------------------------------------------
 
 LOCALITY_TYPE = pa.struct([pa.field("prompt", _STR), pa.field("answers", _STR_LIST), pa.field("kind", _STR)])
-PREFIX_TYPE = pa.struct([pa.field("text", _STR), pa.field("kind", _STR), pa.field("polarity", _STR)])
+# ``score``: the sentiment prefix's VADER compound score in [-1, 1] (null for length/context). It
+# lives on the prefix, not the row, because a sentiment case carries two prefixes (one per polarity),
+# each with its own score.
+PREFIX_TYPE = pa.struct(
+    [
+        pa.field("text", _STR),
+        pa.field("kind", _STR),
+        pa.field("polarity", _STR),
+        pa.field("score", pa.float64()),
+    ]
+)
+# A ripple-effect probe of the edit (RippleEdits): the answers hold *after* the edit.
+PORTABILITY_TYPE = pa.struct(
+    [pa.field("prompt", _STR), pa.field("answers", _STR_LIST), pa.field("kind", _STR)]
+)
+PORTABILITY_KINDS = ("subject_aliasing", "compositional", "logical", "preservation")
 EVIDENCE_TYPE = pa.struct(list(EVIDENCE_FIELDS))
 
 SAMPLE_SCHEMA = pa.schema(
@@ -91,10 +109,15 @@ SAMPLE_SCHEMA = pa.schema(
         pa.field("answers", _STR_LIST),  # every true object label and alias (multi-valued kept)
         pa.field("edit_kind", _STR, nullable=False),
         pa.field("rephrase_prompts", _STR_LIST),
-        pa.field("locality", pa.list_(LOCALITY_TYPE)),
+        pa.field("locality", pa.list_(LOCALITY_TYPE)),  # facts the edit must not change, with answer lists
         pa.field("prefix", pa.list_(PREFIX_TYPE)),
         pa.field("evidence", EVIDENCE_TYPE),
         pa.field("snapshot", _STR, nullable=False),  # ISO date of the Wikidata state
+        pa.field("question", _STR),  # the fact asked as a question (relations.yaml), as zsRE has
+        pa.field("portability", pa.list_(PORTABILITY_TYPE)),
+        # robust variants: the id of the published base case (same edit, no variant); null otherwise.
+        # The variant's kind is ``criterion`` and each prefix's kind and polarity.
+        pa.field("base_id", _STR),
     ]
 )
 

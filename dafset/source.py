@@ -27,6 +27,17 @@ class StatementAddition:
 
 
 @dataclass(frozen=True)
+class RecentChange:
+    """One main-namespace edit or creation, as ``list=recentchanges`` lists it (with its summary)."""
+
+    title: str
+    revid: int
+    old_revid: int  # 0 when the edit created the page
+    timestamp: datetime  # timezone-aware UTC
+    comment: str = ""
+
+
+@dataclass(frozen=True)
 class PageViews:
     """Views of one article over a window. ``derived`` marks views the sample made up."""
 
@@ -65,4 +76,21 @@ class Source(Protocol):
         self, items: Sequence[str], start: datetime, end: datetime, relations: Sequence[str]
     ) -> list[StatementAddition]:
         """Statements on ``relations`` added to ``items`` within [start, end] (statement level)."""
+        ...
+
+    def recent_changes(
+        self, start: datetime, end: datetime, limit: int | None = None
+    ) -> list[RecentChange]:
+        """Main-namespace edits and creations with ``start <= timestamp < end``, newest first;
+        with ``limit``, only the newest ``limit`` of them (one page)."""
+        ...
+
+    def revision_statements(self, revids: Sequence[int]) -> dict[int, dict[str, str] | None]:
+        """Per revision, its statements on any property (statement key -> property id); None
+        when its content is hidden or unknown."""
+        ...
+
+    def random_items(self, n: int) -> list[str]:
+        """Up to ``n`` items drawn at random, independently of their content (the long-tail
+        pool is drawn from them)."""
         ...

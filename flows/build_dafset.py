@@ -27,8 +27,10 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 import dafset
 from dafset.build import pipeline
-from dafset.config import SAMPLE_SNAPSHOT, BuildConfig, Sizes, parse_date
+from dafset.build.preflight import preflight
+from dafset.config import NO_PREVIOUS, SAMPLE_SNAPSHOT, BuildConfig, Sizes, parse_date
 from dafset.errors import ConfigError
+from dafset.publish.place import build_lock
 from dafset.settings import get_settings
 from flows import policy
 from flows.tasks import STAGES, build_stages, report
@@ -80,7 +82,7 @@ def model_fingerprint(model: str | None) -> str:
     return h.hexdigest()
 
 
-def snapshot_date(snapshot: str | None, source: str) -> date:
+def snapshot_date(snapshot: str | None, source: str, dump_delegate: str = "sample") -> date:
     """The snapshot date: given, else the sample's as-of date, else the run's scheduled day (UTC).
 
     The scheduled day, not today: a weekly run retried on Tuesday still builds Monday's snapshot
@@ -88,7 +90,7 @@ def snapshot_date(snapshot: str | None, source: str) -> date:
     """
     if snapshot:
         return parse_date(snapshot)
-    if source == "sample":
+    if source == "sample" or (source == "dump" and dump_delegate == "sample"):
         return SAMPLE_SNAPSHOT
     from prefect.runtime import flow_run
 
@@ -133,8 +135,11 @@ def share_api_url() -> None:
 @flow(name="build-dafset", log_prints=True)
 def build_dafset(
     snapshot: str | None = None,
-    source: Literal["sample", "live"] = "sample",
+    source: Literal["sample", "live", "dump"] = "sample",
     out: str = "out/dafset",
+    dump_dir: str | None = None,
+    dump_delegate: Literal["sample", "live"] = "sample",
+    long_tail_pool: int | None = None,
     sizes: dict[str, int] | None = None,
     model: str | None = None,
     device: str | None = None,
@@ -153,27 +158,37 @@ def build_dafset(
     snapshot: ISO date; default the sample's as-of date (source=sample) or the scheduled day.
     sizes: upper bounds per property, e.g. {"recent": 50, "popular": 50, "long_tail": 60, "robust": 30}.
     endpoint: a SPARQL endpoint overriding DAFSET_SPARQL_ENDPOINT (source=live).
+    dump_dir: source=dump: a folder of `dafset ingest-dump` + `dafset dump-stats` (flow ingest-dump);
+    page views and revisions then come from ``dump_delegate``.
+    previous: an earlier snapshot dir as the recency witness, or "none"; default the newest one.
     runner: "thread" (default) or "dask": a local cluster of ``dask_workers`` processes, or the
     scheduler at ``dask_address``.
     fail_after: a stage name; the run fails right after it (to exercise resuming).
     """
     if fail_after is not None and fail_after not in STAGES:
         raise ConfigError(f"fail_after: expected one of {', '.join(STAGES)}, got {fail_after!r}")
+    if not out.strip():
+        raise ConfigError("out: empty path (give a folder)")
     parameters = dict(locals())  # for the summary artifact
     began = time.perf_counter()
     cfg = BuildConfig(
-        snapshot=snapshot_date(snapshot, source),
+        snapshot=snapshot_date(snapshot, source, dump_delegate),
         out=Path(out),
         source=source,
+        dump_dir=Path(dump_dir) if dump_dir else None,
+        dump_delegate=dump_delegate,
+        long_tail_pool=long_tail_pool,
         sizes=Sizes.parse(sizes),
         window_days=window_days,
         seed=seed,
         model=model,
         device=device,
-        previous=Path(previous) if previous else None,
+        previous=None if previous in (None, NO_PREVIOUS) else Path(previous),
+        use_previous=previous != NO_PREVIOUS,
         figures=figures,
     )
-    env = policy.service_env(source, endpoint)
+    preflight(cfg)  # every option, path, model and template, before the first request
+    env = policy.service_env("live" if cfg.live_services else source, endpoint)
     # results (and so the cache) live beside the output: a rerun with the same out finds them,
     # whichever worker or PREFECT_HOME it runs under. A Path, not an unsaved storage block.
     results = pipeline.resolve_out(cfg.out) / RESULTS_DIR
@@ -189,7 +204,8 @@ def build_dafset(
     logger.info(
         "snapshot %s from %s into %s; code fingerprint %s", cfg.snapshot, source, out, fingerprint[:12]
     )
-    path = stages(cfg, env, fingerprint, fail_after)
+    with build_lock(pipeline.resolve_out(cfg.out)):  # one build per output folder
+        path = stages(cfg, env, fingerprint, fail_after)
     report(path, time.perf_counter() - began, parameters)
     logger.info("published %s", path)
     return path
@@ -200,8 +216,10 @@ if __name__ == "__main__":  # the Dask runner spawns processes: keep module impo
     import json
 
     parser = argparse.ArgumentParser(description="Run the build-dafset flow once (no deployment needed).")
-    parser.add_argument("--source", default="sample", choices=("sample", "live"))
+    parser.add_argument("--source", default="sample", choices=("sample", "live", "dump"))
     parser.add_argument("--out", default="out/dafset")
+    parser.add_argument("--dump-dir")
+    parser.add_argument("--dump-delegate", default="sample", choices=("sample", "live"))
     parser.add_argument("--snapshot")
     parser.add_argument("--sizes", type=json.loads, help="JSON, e.g. '{\"recent\": 50}'")
     parser.add_argument("--runner", default="thread", choices=("thread", "dask"))
@@ -215,6 +233,8 @@ if __name__ == "__main__":  # the Dask runner spawns processes: keep module impo
             snapshot=args.snapshot,
             source=args.source,
             out=args.out,
+            dump_dir=args.dump_dir,
+            dump_delegate=args.dump_delegate,
             sizes=args.sizes,
             runner=args.runner,
             dask_address=args.dask_address,

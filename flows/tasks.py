@@ -62,14 +62,14 @@ def previous_facts(cfg: BuildConfig) -> pa.Table | None:
 @task(name="harvest", task_run_name="harvest-{prop}", **policy.CACHING, **policy.RETRYING)
 def harvest(cfg: BuildConfig, prop: str, previous: Bulk, env: dict[str, str], fingerprint: str) -> Harvest:
     policy.apply_env(env)
-    with policy.query_service_slot(cfg.source):
+    with policy.query_service_slot("live" if cfg.live_services else cfg.source):
         return pipeline.harvest(cfg, prop, previous.value)
 
 
 @task(name="enrich", **policy.CACHING, **policy.RETRYING)
 def enrich(cfg: BuildConfig, harvests: Bulk, env: dict[str, str], fingerprint: str) -> tuple[Facts, dict]:
     policy.apply_env(env)
-    with policy.query_service_slot(cfg.source):
+    with policy.query_service_slot("live" if cfg.live_services else cfg.source):
         return pipeline.enrich_all(cfg, harvests.value)
 
 
@@ -82,9 +82,17 @@ def likelihood(
 
 @task(name="assemble", **policy.CACHING)
 def assemble_samples(
-    cfg: BuildConfig, relations: Bulk, facts: Bulk, scores: Bulk, llm_report: dict[str, Any], fingerprint: str
+    cfg: BuildConfig,
+    relations: Bulk,
+    facts: Bulk,
+    scores: Bulk,
+    llm_report: dict[str, Any],
+    env: dict[str, str],
+    fingerprint: str,
 ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
-    return pipeline.assemble_samples(cfg, relations.value, facts.value, scores.value, llm_report)
+    policy.apply_env(env)  # portability probes read second hops from the source
+    with policy.query_service_slot("live" if cfg.live_services else cfg.source):
+        return pipeline.assemble_samples(cfg, relations.value, facts.value, scores.value, llm_report)
 
 
 @task(name="split", **policy.CACHING)
@@ -151,6 +159,7 @@ def build_stages(
         facts_in,
         Bulk.of(scores),
         llm_report,
+        env,
         fingerprint,
     ).result()
     _crash_if("assemble", fail_after)

@@ -69,3 +69,37 @@ def test_robust_has_context_and_paired_sentiment_prefixes(built: Path) -> None:
             assert sorted(p["polarity"] for p in r["prefix"]) == ["negative", "positive"]
         if r["criterion"] == "context":
             assert [p["polarity"] for p in r["prefix"]] == ["neutral"]
+
+
+def test_robust_variants_trace_to_published_base_cases(built: Path) -> None:
+    every = rows(built, "all")
+    by_id = {r["id"]: r for r in every}
+    robust = [r for r in every if r["property"] == "robust"]
+    assert robust
+    for r in robust:
+        base = by_id[r["base_id"]]  # resolves to a published case
+        assert base["property"] in ("popular", "long_tail") and base["base_id"] is None
+        same = ("subject_id", "relation_id", "prompt", "target_new", "target_true", "answers")
+        assert {k: r[k] for k in same} == {k: base[k] for k in same}
+        texts = [p["text"] for p in r["prefix"]]
+        assert not any(t in rephrase for t in texts for rephrase in r["rephrase_prompts"])
+        answers = [a for probe in r["locality"] for a in probe["answers"]]
+        assert not any(contains(t, a) for t in texts for a in answers)  # no locality fact in a prefix
+    assert all(r["base_id"] is None for r in every if r["property"] != "robust")
+
+
+def test_every_sentiment_prefix_is_scored_with_its_polarity(built: Path) -> None:
+    from dafset.lm.filters import PAIR_MARGIN, sentiment_score
+
+    pairs = [r["prefix"] for r in rows(built, "robust") if r["criterion"] == "sentiment"]
+    assert pairs
+    for prefix in pairs:
+        score = {p["polarity"]: p["score"] for p in prefix}
+        assert score["positive"] > 0 > score["negative"]
+        assert score["positive"] - score["negative"] >= PAIR_MARGIN
+        for p in prefix:  # the stored score is the scorer's score of the stored text
+            assert p["score"] == pytest.approx(sentiment_score(p["text"]))
+    manifest = json.loads((built / "manifest.json").read_text())
+    prefixes = manifest["llm"]["prefixes"]
+    assert prefixes["kept"]["sentiment"] >= len(pairs)
+    assert "not_apart" in prefixes  # drops by the pair margin are counted, even when zero

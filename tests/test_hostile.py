@@ -391,3 +391,24 @@ def test_6_a_label_holding_the_marker_keeps_its_text_and_span(label: str) -> Non
     assert item.text == f"Paris is where {label} was born." and item.text[item.start : item.end] == label
     for item in neutral_items(label):
         assert item.text[item.start : item.end] == label and "\ue001" not in item.text.replace(label, "")
+
+
+# -- the Prefect flow checks the same inputs before its first task --------------------------------
+
+
+def test_the_flow_checks_its_inputs_before_any_task(root: Path, tmp_path: Path) -> None:
+    """``build_dafset`` (the flow's body, run without a server) refuses an empty or unusable
+    ``out`` and a missing ``previous`` before it submits a stage."""
+    from dafset.errors import ConfigError
+    from flows.build_dafset import build_dafset
+
+    before = tree(root)
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    with pytest.raises(ConfigError, match=r"^out: "):
+        build_dafset.fn(out=" ")
+    with pytest.raises(ConfigError, match="a-file"):
+        build_dafset.fn(out=str(a_file))
+    with pytest.raises(ConfigError, match="no-such-snapshot"):
+        build_dafset.fn(out=str(root), previous=str(tmp_path / "no-such-snapshot"))
+    assert tree(root) == before

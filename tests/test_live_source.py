@@ -13,8 +13,10 @@ from dafset.settings import get_settings
 from dafset.source import Source
 from dafset.sources.live.live import LiveSource
 
-# Written here: the project's own query files belong to dafset/sources/queries/.
-FACTS_RQ = """SELECT ?item ?relation ?object WHERE {
+# Written here: the project's own query files belong to dafset/sources/queries/. A query the live
+# source sends must declare its bound (dafset.sources.queries.query_bound).
+FACTS_RQ = """# Bound: items <= 500 (VALUES ?item)
+SELECT ?item ?relation ?object WHERE {
   VALUES ?item { ${items} }
   VALUES ?prop { ${properties} }
   ?prop wikibase:directClaim ?relation .

@@ -94,8 +94,8 @@ class Scripted(PrefixGenerator):
 def test_sentiment_keeps_both_polarities_or_none() -> None:
     good = Scripted(
         {
-            "positive": " is admired by many people for a long and careful life.",
-            "negative": " is often blamed for a long list of costly mistakes.",
+            "positive": " a long and careful life of service.",
+            "negative": " a long list of costly mistakes.",
         }
     )
     out = good.sentiment(REQUESTS[:2])
@@ -103,11 +103,13 @@ def test_sentiment_keeps_both_polarities_or_none() -> None:
     for records in out.values():
         assert [r["polarity"] for r in records] == ["positive", "negative"]
         assert all(r["kind"] == "sentiment" for r in records)
-    assert out["case-1"][0]["text"].startswith("Barack Obama is admired")
+    assert out["case-1"][0]["text"].startswith("Barack Obama is widely admired for a long")
+    assert all(r["score"] > 0 for r in (out["case-1"][0], out["case-2"][0]))
+    assert all(r["score"] < 0 for r in (out["case-1"][1], out["case-2"][1]))
 
     one_sided = Scripted(
         {
-            "positive": " is admired by many people for a long and careful life.",
+            "positive": " a long and careful life of service.",
             "negative": " was born in Honolulu, which nobody should forget.",
         },
         max_attempts=3,
@@ -141,3 +143,17 @@ def test_clean_and_check() -> None:
     assert check("Adam wrote many notes.", "", "Ada", (), bounds) == "no_subject"
     assert check("Ada lived in LONDON town.", "Ada", "Ada", ("London",), bounds) == "reveals_answer"
     assert check("Ada lived in a town.", "Ada", "Ada", ("London",), bounds) is None
+
+
+def test_sentiment_of_the_wrong_polarity_is_retried_then_given_up() -> None:
+    # the negative lead ("is often criticised for") is outweighed by a glowing continuation
+    wrong = Scripted(
+        {
+            "positive": " a long and careful life of service.",
+            "negative": " wonderful, brilliant, beautiful and loved work that everyone adores.",
+        },
+        max_attempts=2,
+    )
+    assert wrong.sentiment(REQUESTS[:1]) == {}
+    assert wrong.stats.dropped["sentiment/wrong_polarity"] == 2
+    assert wrong.stats.unpaired == 1

@@ -147,7 +147,7 @@ def test_one_query_in_flight_per_endpoint(recorded_server):
 def test_bad_id_raises_before_any_request(live_env, tmp_path: Path, monkeypatch):
     queries = tmp_path / "queries"
     queries.mkdir()
-    (queries / "facts_of.rq").write_text("SELECT ?p ?o WHERE { VALUES ?s { ${items} } ?s ?p ?o }\n")
+    (queries / "facts_of.rq").write_text("# Bound: items <= 500\nSELECT ?p ?o WHERE { VALUES ?s { ${items} } ?s ?p ?o }\n")
     monkeypatch.setenv("DAFSET_QUERIES_DIR", str(queries))
     source = LiveSource(policy=FAST, cache=None)
     for bad in (["Q42", "Q1 } ; DROP ALL ; {"], ["Q0"], ["P31"], ["q42"]):

@@ -10,24 +10,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from dafset.build.wording import MONTHS, good_aliases
 from dafset.ids import chunks, is_item
-from dafset.properties.facts import SPARQL_BATCH, distinct, parse_time
+from dafset.properties.facts import SPARQL_BATCH, distinct, fetch_history, parse_time
 from dafset.source import Source
-
-MONTHS = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-]
 
 
 @dataclass
@@ -36,7 +22,9 @@ class Names:
     aliases: list[str] = field(default_factory=list)
 
 
-def fetch_names(source: Source, items: Sequence[str]) -> dict[str, Names]:
+def fetch_names(source: Source, items: Sequence[str], junk: list[int] | None = None) -> dict[str, Names]:
+    """English label and good aliases per item; junk aliases (``wording.junk_alias``) are left out
+    and counted in ``junk[0]`` when given."""
     names: dict[str, Names] = {}
     for batch in chunks([q for q in distinct(items) if is_item(q)], SPARQL_BATCH):
         for r in source.select("labels", items=batch):
@@ -47,7 +35,10 @@ def fetch_names(source: Source, items: Sequence[str]) -> dict[str, Names]:
             if alias and alias not in entry.aliases:
                 entry.aliases.append(alias)
     for entry in names.values():
-        entry.aliases = sorted(a for a in entry.aliases if a != entry.label)
+        aliases = [a for a in entry.aliases if a != entry.label]
+        entry.aliases = sorted(good_aliases(aliases, entry.label))
+        if junk is not None:
+            junk[0] += len(aliases) - len(entry.aliases)
     return names
 
 
@@ -92,10 +83,16 @@ def format_literal(value: str, value_type: str) -> str | None:
 def enrich(
     source: Source, facts: Iterable[dict[str, Any]], value_types: dict[str, str]
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """Attach names and sitelinks; drop facts whose subject or object has no English name."""
+    """Attach names, sitelinks and each (subject, relation)'s statement history (all ranks, with
+    start and end times); drop facts whose subject or object has no English name."""
     facts = list(facts)
+    history = fetch_history(
+        source, [f["subject_id"] for f in facts], sorted({f["relation_id"] for f in facts})
+    )
+    past = [h["value"] for rows in history.values() for h in rows if is_item(h["value"])]
     items = [f["subject_id"] for f in facts] + [f["object_id"] for f in facts if f.get("object_id")]
-    names = fetch_names(source, items)
+    junk = [0]
+    names = fetch_names(source, items + past, junk)
     sitelinks = fetch_sitelinks(source, [f["subject_id"] for f in facts])
     kept: list[dict[str, Any]] = []
     dropped = {"no_subject_label": 0, "no_object_label": 0, "value_type_mismatch": 0}
@@ -119,9 +116,14 @@ def enrich(
         if not label:
             dropped["no_object_label"] += 1
             continue
+        statements = history.get((fact["subject_id"], fact["relation_id"]), [])
+        own = next((h for h in statements if h["statement_id"] == fact["statement_id"]), {})
         kept.append(
             {
                 **fact,
+                "start_time": own.get("start"),
+                "end_time": own.get("end"),
+                "history": [_named(h, names, value_type) for h in statements],
                 "value_type": value_type,
                 "object_value": label if value_type == "item" else fact["object_value"],
                 "subject_label": subject.label,
@@ -131,4 +133,12 @@ def enrich(
                 "sitelinks": sitelinks.get(fact["subject_id"]),
             }
         )
+    dropped["junk_aliases"] = junk[0]
     return kept, dropped
+
+
+def _named(statement: dict[str, Any], names: dict[str, Names], value_type: str) -> dict[str, Any]:
+    """A history statement with its value's label (None for an unlabelled item)."""
+    value = statement["value"]
+    label = names.get(value, Names()).label if is_item(value) else format_literal(value, value_type)
+    return {**statement, "label": label}

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
+from dafset.build.robust import locality_answers
 from dafset.config import BuildConfig
 from dafset.hashing import stable_order
 
@@ -87,8 +88,20 @@ def prefix_writer(cfg: BuildConfig) -> tuple[PrefixWriter | None, Callable[[], d
                 key=s["id"],
                 subject=s["subject"],
                 relation_label=s["relation_label"],
+                # the edit's targets and truths, and what the locality probes ask (a prefix must
+                # not hand a probe its answer). ``avoid`` is a plain substring test, so very short
+                # locality answers ("US") stay out of it; the word-bounded variant rule catches them.
                 avoid=tuple(
-                    a for a in dict.fromkeys([s["target_new"], s["target_true"] or "", *s["answers"]]) if a
+                    a
+                    for a in dict.fromkeys(
+                        [
+                            s["target_new"],
+                            s["target_true"] or "",
+                            *s["answers"],
+                            *(a for a in locality_answers(s) if len(a) >= 4),
+                        ]
+                    )
+                    if a
                 ),
             )
             for s in samples

@@ -6,7 +6,7 @@ sessions, so their inputs can be hashed for caching and their results persisted.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ import pyarrow as pa
 from dafset.build.assemble import assemble
 from dafset.build.enrich import enrich
 from dafset.build.llm import prefix_writer
+from dafset.build.portability import add_probes
 from dafset.build.previous import read_previous_facts
 from dafset.config import BuildConfig
 from dafset.errors import ConfigError
@@ -44,6 +45,10 @@ class Harvest:
 
 
 def open_source(cfg: BuildConfig) -> Source:
+    if cfg.source == "dump" and cfg.dump_dir is not None:
+        from dafset.sources.dump.source import DumpSource
+
+        return DumpSource(cfg.dump_dir, open_source(replace(cfg, source=cfg.dump_delegate, dump_dir=None)))
     if cfg.source == "sample":
         from dafset.sources.sample.source import SampleSource
 
@@ -108,10 +113,14 @@ def assemble_samples(
     likelihood: dict[str, float] | None,
     llm_report: dict[str, Any],
 ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
-    """Render every case, with LLM prefixes when a model is set; the LLM report gains what the
-    prefix writer kept and dropped. (The writer holds a model: it is made here, never passed in.)"""
+    """Render every case, with LLM prefixes when a model is set, and its question and portability
+    probes (second hops read from the source); the LLM report gains what the prefix writer kept
+    and dropped. (The writer holds a model: it is made here, never passed in.)"""
     writer, writer_report = prefix_writer(cfg)
     samples, report = assemble(cfg, relations, facts, likelihood, writer)
+    samples, report["portability"] = add_probes(
+        open_source(cfg), relations, samples, (f for rows in facts.values() for f in rows), cfg.seed
+    )
     return samples, report, {**llm_report, **writer_report()}
 
 

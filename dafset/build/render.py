@@ -1,35 +1,59 @@
 """Turn enriched facts into edit cases (Sample rows) through ``relations.yaml`` and ``templates/``.
 
 One case per (subject, relation): multi-valued relations keep every true object and its aliases in
-``answers``. Locality cases come in two kinds: the same relation with another subject, and the same
-subject with another relation.
+``answers``. Counterfactual targets come from the relation's own objects, of the truth's inferred
+class, never a value the subject has or had, and plausible in era where dates allow. Locality
+probes are added later, once every case of the build is known (``dafset.build.locality``).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from dafset.build.rules import contains, tokens
+from dafset.build.wording import date_precision, fit_preposition, fix_date_prepositions, with_article
 from dafset.hashing import stable_hash, stable_order
+from dafset.properties.facts import parse_time
 from dafset.publish.split import sample_id
 from dafset.relations import Relation, RelationSet
 from dafset.schema import EVIDENCE_NAMES
 from dafset.templating import render
 
+BIRTH, DEATH, INCEPTION = "P569", "P570", "P571"
+# Object classes of relations.yaml that overlap rather than tell kinds apart: a country and a city
+# are both geographic locations and administrative entities, and a capital is a city as a town is
+# a place. Every other object class (country, continent, human, language, organisation, ...) is a
+# kind that a counterfactual target must share with the truth.
+OVERLAPPING_CLASSES = frozenset({"Q2221906", "Q56061", "Q515"})
+
 
 @dataclass
 class FactIndex:
-    """Every harvested, enriched fact, indexed for answers, locality and counterfactual pools."""
+    """Every harvested, enriched, still-true fact, indexed for answers, locality, counterfactual
+    pools and the classes and life spans inferred from the graph."""
 
     by_case: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     by_subject: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     by_relation: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    by_object: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    # classes an entity is known to be an instance of: the object classes (relations.yaml) of the
+    # relations it is the object of. The sample holds no P31, and this needs no extra query.
+    classes: dict[str, frozenset[str]] = field(default_factory=dict)
+    # (first year, last year) of an entity: birth or inception, and death
+    life: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, facts: Iterable[dict[str, Any]]) -> FactIndex:
+    def build(
+        cls,
+        facts: Iterable[dict[str, Any]],
+        object_classes: Mapping[str, str | None] | None = None,
+        evidence: Iterable[dict[str, Any]] | None = None,
+    ) -> FactIndex:
+        """Index ``facts``; classes and years come from ``evidence`` (default: the facts), which may
+        hold facts that are no truth to assert (ended, reflexive) but still tell what a thing is."""
         index = cls()
         seen: set[str] = set()
         for fact in facts:
@@ -42,7 +66,28 @@ class FactIndex:
             index.by_case[(fact["subject_id"], fact["relation_id"])].append(fact)
             index.by_subject[fact["subject_id"]].append(fact)
             index.by_relation[fact["relation_id"]].append(fact)
+            if fact.get("object_id"):
+                index.by_object[fact["object_id"]].append(fact)
+        index.type_entities(
+            index.by_subject.values() if evidence is None else [list(evidence)], object_classes or {}
+        )
         return index
+
+    def type_entities(
+        self, groups: Iterable[list[dict[str, Any]]], object_classes: Mapping[str, str | None]
+    ) -> None:
+        classes: dict[str, set[str]] = defaultdict(set)
+        years: dict[str, dict[str, int]] = defaultdict(dict)
+        for fact in (f for group in groups for f in group):
+            object_class = object_classes.get(fact["relation_id"])
+            if fact.get("object_id") and object_class:
+                classes[fact["object_id"]].add(object_class)
+            if fact["relation_id"] in (BIRTH, DEATH, INCEPTION):
+                moment = parse_time(fact["object_value"])
+                if moment is not None:
+                    years[fact["subject_id"]][fact["relation_id"]] = moment.year
+        self.classes = {q: frozenset(c) for q, c in classes.items()}
+        self.life = {q: (y.get(BIRTH, y.get(INCEPTION)), y.get(DEATH)) for q, y in years.items()}
 
     def answers(self, subject_id: str, relation_id: str) -> list[str]:
         out: list[str] = []
@@ -52,8 +97,12 @@ class FactIndex:
                     out.append(name)
         return out
 
-    def object_pool(self, relation_id: str) -> list[str]:
-        return sorted({f["object_label"] for f in self.by_relation.get(relation_id, [])})
+    def class_of(self, entity: str | None) -> frozenset[str]:
+        return self.classes.get(entity or "", frozenset())
+
+    def kind_of(self, entity: str | None) -> frozenset[str]:
+        """The entity's classes that tell kinds apart (no country in a city slot)."""
+        return self.class_of(entity) - OVERLAPPING_CLASSES
 
 
 def render_case(
@@ -75,11 +124,15 @@ def render_case(
         target_new = counterfactual_target(fact, answers, index, seed)
         if target_new is None:
             return None
+        target_true: str | None = fact["object_label"]
     else:
         target_new = fact["object_label"]
-    prompt = render("prompt.j2", relation=relation, subject=subject)
+        target_true = previous_value(fact)
+    prompt = phrase(relation.render_prompt(subject), subject, relation, target_new)
     rephrases = [
-        render("rephrase.j2", relation=relation, subject=subject, index=i)
+        phrase(
+            render("rephrase.j2", relation=relation, subject=subject, index=i), subject, relation, target_new
+        )
         for i in range(len(relation.paraphrases))
     ]
     return {
@@ -92,63 +145,96 @@ def render_case(
         "relation_label": relation.label,
         "prompt": prompt,
         "target_new": target_new,
-        "target_true": fact["object_label"],
+        "target_true": target_true,
         "answers": answers,
         "edit_kind": edit_kind,
         "rephrase_prompts": rephrases,
-        "locality": locality_cases(fact, relation, relations, index, seed, target_new),
+        "locality": [],
         "prefix": [],
         "evidence": {k: fact.get(k) for k in EVIDENCE_NAMES} | {"derived": list(fact.get("derived") or [])},
         "snapshot": snapshot,
     }
 
 
+def phrase(text: str, subject: str, relation: Relation, value: str) -> str:
+    """A rendered cloze with the article the subject needs and, for a date, the preposition the
+    value's precision needs."""
+    text = fix_date_prepositions(with_article(text, subject))
+    return fit_preposition(text, value) if relation.value_type == "time" else text
+
+
+def polish(sample: dict[str, Any], relation: Relation) -> dict[str, Any]:
+    """The wording rules on rephrases and prefixes made outside ``render_case`` (robust length)."""
+    subject, target = sample["subject"], sample["target_new"]
+    return {
+        **sample,
+        "rephrase_prompts": [phrase(r, subject, relation, target) for r in sample["rephrase_prompts"]],
+        "prefix": [
+            {**p, "text": fix_date_prepositions(with_article(p["text"], subject))} for p in sample["prefix"]
+        ],
+    }
+
+
+def previous_value(fact: dict[str, Any]) -> str | None:
+    """For an insertion: the value the new statement replaced (the latest other statement of the
+    same subject and relation that has ended), else None."""
+    ended = [
+        h
+        for h in fact.get("history") or []
+        if h["statement_id"] != fact.get("statement_id") and h.get("end") and h.get("label")
+    ]
+    if not ended:
+        return None
+    latest = max(ended, key=lambda h: h["end"])
+    return None if latest["label"] == fact["object_label"] else latest["label"]
+
+
 def counterfactual_target(
     fact: dict[str, Any], answers: list[str], index: FactIndex, seed: int
 ) -> str | None:
-    """Another value of the same relation (hence the same type) sharing no token with any truth."""
-    truth = tokens(" ".join(answers))
-    pool = [o for o in index.object_pool(fact["relation_id"]) if not (tokens(o) & truth)]
-    pool = [o for o in pool if not contains(fact["subject_label"], o)]
-    if not pool:
+    """Another object of the same relation, of the truth's class, sharing no token with any value
+    the subject has or had for the relation, and alive in the subject's era where dates tell."""
+    had = [h["label"] for h in fact.get("history") or [] if h.get("label")]
+    had_ids = {h["value"] for h in fact.get("history") or []}
+    truth = tokens(" ".join(answers + had))
+    truth_class = index.kind_of(fact.get("object_id"))
+    candidates: dict[str, dict[str, Any]] = {}
+    for other in index.by_relation.get(fact["relation_id"], []):
+        label = other["object_label"]
+        if label in candidates or other.get("object_id") in had_ids or other["object_value"] in had_ids:
+            continue
+        if tokens(label) & truth or contains(fact["subject_label"], label):
+            continue
+        if not fits_class(other, fact, truth_class, index) or not fits_era(other, fact, index):
+            continue
+        candidates[label] = other
+    if not candidates:
         return None
-    return stable_order(pool, "counterfactual", fact["subject_id"], fact["relation_id"], seed)[0]
+    return stable_order(list(candidates), "counterfactual", fact["subject_id"], fact["relation_id"], seed)[0]
 
 
-def locality_cases(
-    fact: dict[str, Any],
-    relation: Relation,
-    relations: RelationSet,
-    index: FactIndex,
-    seed: int,
-    target_new: str,
-) -> list[dict[str, str]]:
-    """Facts the edit must not change: same relation / other subject, same subject / other relation."""
-    cases: list[dict[str, str]] = []
-    others = [
-        f
-        for f in index.by_relation.get(fact["relation_id"], [])
-        if f["subject_id"] != fact["subject_id"] and f["object_label"] != target_new
-    ]
-    if others:
-        other = _first(others, "same_relation", fact, seed)
-        cases.append(_locality(relation, other, "same_relation"))
-    siblings = [
-        f
-        for f in index.by_subject.get(fact["subject_id"], [])
-        if f["relation_id"] != fact["relation_id"] and f["relation_id"] in relations
-    ]
-    if siblings:
-        sibling = _first(siblings, "same_subject", fact, seed)
-        cases.append(_locality(relations[sibling["relation_id"]], sibling, "same_subject"))
-    return cases
+def fits_class(
+    candidate: dict[str, Any], fact: dict[str, Any], truth_class: frozenset[str], index: FactIndex
+) -> bool:
+    """The truth's kind (a country is no city slot's answer); a date of the same precision."""
+    if fact.get("value_type") == "time":
+        return date_precision(candidate["object_label"]) == date_precision(fact["object_label"])
+    if not fact.get("object_id"):
+        return True
+    return index.kind_of(candidate.get("object_id")) == truth_class
 
 
-def _first(facts: list[dict[str, Any]], salt: str, fact: dict[str, Any], seed: int) -> dict[str, Any]:
-    keyed = {f"{f['subject_id']}|{f['relation_id']}|{f['object_label']}": f for f in facts}
-    return keyed[stable_order(list(keyed), salt, fact["subject_id"], fact["relation_id"], seed)[0]]
-
-
-def _locality(relation: Relation, fact: dict[str, Any], kind: str) -> dict[str, str]:
-    prompt = render("locality.j2", relation=relation, subject=fact["subject_label"])
-    return {"prompt": prompt, "answer": fact["object_label"], "kind": kind}
+def fits_era(candidate: dict[str, Any], fact: dict[str, Any], index: FactIndex) -> bool:
+    """A dated candidate (a person's life, a work's or body's inception) must overlap the subject's
+    era: not gone before the subject began or before the true statement started, not begun after
+    the subject ended."""
+    born, died = index.life.get(candidate.get("object_id") or "", (None, None))
+    if born is None and died is None:
+        return True
+    start, end = index.life.get(fact["subject_id"], (None, None))
+    started = parse_time(fact.get("start_time"))
+    if started is not None:
+        start = max(start or started.year, started.year)
+    if died is not None and start is not None and died < start:
+        return False
+    return not (born is not None and end is not None and born > end)

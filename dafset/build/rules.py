@@ -9,9 +9,14 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
+from dafset.build.wording import YEAR_OR_MONTH, junk_alias, missing_article
+
 _TOKEN = re.compile(r"\w+", re.UNICODE)
+# a year or a month and year after "on": "founded on 1991" (dates take "in" unless they name a day)
+_ON_YEAR = re.compile(r"\bon$")
 
 RULES = (
     "subject_in_prompt",
@@ -19,7 +24,18 @@ RULES = (
     "target_not_in_prompt",
     "target_not_empty",
     "counterfactual_shares_no_token",
+    "insertion_truth_differs",
+    "no_year_after_on",
+    "not_reflexive",
+    "article_before_subject",
+    "no_junk_alias",
     "unique_subject_relation",
+    # counted by the assembly, not per row:
+    "ended_before_snapshot",  # a truthy statement with an end time before the snapshot
+    "reflexive",  # a fact whose object is its subject
+    "subject_type",  # the relation's subject_excludes (relations.yaml)
+    "relation_share_cap",  # no relation over 20% of a config
+    "no_counterfactual_target",
 )
 
 
@@ -29,8 +45,13 @@ def tokens(text: str) -> set[str]:
 
 def contains(text: str, needle: str) -> bool:
     """Case-insensitive containment on word boundaries ("Paris" is not in "Parisian")."""
-    pattern = r"(?<!\w)" + re.escape(needle.casefold()) + r"(?!\w)"
-    return re.search(pattern, text.casefold()) is not None
+    return _word(needle.casefold()).search(text.casefold()) is not None
+
+
+@lru_cache(maxsize=65536)
+def _word(needle: str) -> re.Pattern[str]:
+    # compiled once per needle: the build asks about the same labels thousands of times
+    return re.compile(r"(?<!\w)" + re.escape(needle) + r"(?!\w)")
 
 
 def broken_rule(sample: dict[str, Any]) -> str | None:
@@ -48,6 +69,18 @@ def broken_rule(sample: dict[str, Any]) -> str | None:
         truth = tokens(" ".join(sample["answers"]))
         if tokens(target) & truth:
             return "counterfactual_shares_no_token"
+    elif sample.get("target_true") == target:
+        return "insertion_truth_differs"  # target_true is the replaced value, or null
+    prompts = [sample["prompt"], *sample["rephrase_prompts"]]
+    if YEAR_OR_MONTH.match(target) and any(_ON_YEAR.search(p) for p in prompts):
+        return "no_year_after_on"
+    if subject in (target, sample.get("target_true")):
+        return "not_reflexive"
+    if any(missing_article(p, subject) for p in prompts):
+        return "article_before_subject"
+    labels = {target, sample.get("target_true")}
+    if any(junk_alias(a, a if a in labels else None) for a in sample["answers"]):
+        return "no_junk_alias"
     return None
 
 

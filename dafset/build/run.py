@@ -56,10 +56,11 @@ def manifest_extra(
         "assembly": assembly_report,
         "long_tail_thresholds": assembly_report.get("long_tail", {}).get("criteria", {}),
         "rule_drops": assembly_report.get("rule_drops", {}),
+        "portability": assembly_report.get("portability", {}),
         "llm": llm_report,
         "skipped_criteria": llm_report.get("skipped_criteria", []),
         "relation_domains": relation_domains,
-        "derived_data": derived_note if cfg.source == "sample" else None,
+        "derived_data": derived_note if not cfg.live_services else None,
         "built_at": datetime.now(UTC).isoformat(),
     }
 

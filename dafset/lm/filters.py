@@ -1,10 +1,17 @@
-"""Checks a generated prefix must pass before it is kept, and the clean-up before them."""
+"""Checks a generated prefix must pass before it is kept, and the clean-up before them.
+
+Sentiment prefixes are also scored with VADER (a lexicon and rule scorer that runs offline from the
+lexicon shipped in its wheel): its compound score in [-1, 1] must have the prefix's polarity, and a
+pair's two scores must be clearly apart.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
 
@@ -56,3 +63,35 @@ def check(text: str, lead: str, subject: str, avoid: Sequence[str], bounds: Pref
     if any(a and a.casefold() in lowered for a in avoid):
         return "reveals_answer"
     return None
+
+
+# VADER's own documented cut: compound >= 0.05 is positive, <= -0.05 negative, between is neutral.
+SENTIMENT_THRESHOLD = 0.05
+# A positive and a negative prefix of one case must differ by at least this much in compound score,
+# so a "pair" is never two near-neutral texts on either side of the cut.
+PAIR_MARGIN = 0.5
+
+
+@cache
+def _analyzer() -> Any:
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    return SentimentIntensityAnalyzer()
+
+
+def sentiment_score(text: str) -> float:
+    """VADER's compound score of the text, in [-1, 1]."""
+    return float(_analyzer().polarity_scores(text)["compound"])
+
+
+def wrong_polarity(score: float, polarity: str) -> bool:
+    """The score does not clear VADER's neutral band on the polarity's side."""
+    if polarity == "positive":
+        return score < SENTIMENT_THRESHOLD
+    if polarity == "negative":
+        return score > -SENTIMENT_THRESHOLD
+    raise ValueError(f"unknown polarity {polarity!r}")
+
+
+def pair_apart(positive: float, negative: float, margin: float = PAIR_MARGIN) -> bool:
+    return positive - negative >= margin

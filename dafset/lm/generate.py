@@ -4,9 +4,11 @@ For each case the generator renders a request template (``templates/lm/context_r
 ``sentiment_request.j2``), samples a continuation with a seed derived from (seed, case key, kind,
 polarity, attempt), cleans it and filters it (``filters``). A failed candidate is retried with the
 next attempt's seed, at most ``max_attempts`` times; then the case is given up and counted.
-A sentiment case keeps both polarities or neither.
+A sentiment case keeps both polarities or neither: each candidate must score on its polarity's side
+of VADER's neutral band (else it is retried), and the pair's scores must be ``PAIR_MARGIN`` apart.
 
-Output records match the Sample schema's ``prefix`` struct: ``{text, kind, polarity}``.
+Output records match the Sample schema's ``prefix`` struct: ``{text, kind, polarity, score}``
+(``score``: VADER's compound score for sentiment prefixes, None for context).
 """
 
 from __future__ import annotations
@@ -19,7 +21,15 @@ from typing import TYPE_CHECKING, Any
 
 from dafset.hashing import stable_hash
 from dafset.lm.batching import bos_to_prepend, pad_batch
-from dafset.lm.filters import FILTERS, PrefixBounds, check, clean
+from dafset.lm.filters import (
+    FILTERS,
+    PrefixBounds,
+    check,
+    clean,
+    pair_apart,
+    sentiment_score,
+    wrong_polarity,
+)
 from dafset.lm.sampling import RowSeededSampler, SamplingParams
 from dafset.lm.score import max_length
 from dafset.templating import render
@@ -55,6 +65,7 @@ class PrefixStats:
     dropped: Counter[str] = field(default_factory=Counter)  # "<kind>/<filter>" -> candidates
     given_up: Counter[str] = field(default_factory=Counter)  # cases without prefixes
     unpaired: int = 0  # sentiment cases lost because only one polarity passed
+    not_apart: int = 0  # sentiment cases whose two scores were closer than PAIR_MARGIN
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -64,6 +75,7 @@ class PrefixStats:
             "dropped": dict(sorted(self.dropped.items())),
             "given_up": dict(self.given_up),
             "unpaired": self.unpaired,
+            "not_apart": self.not_apart,
         }
 
 
@@ -116,7 +128,7 @@ class PrefixGenerator:
 
     # -- public ----------------------------------------------------------------------------------
 
-    def context(self, requests: Iterable[PrefixRequest]) -> dict[str, list[dict[str, str]]]:
+    def context(self, requests: Iterable[PrefixRequest]) -> dict[str, list[dict[str, Any]]]:
         """Case key -> ``[{text, kind: "context", polarity: "neutral"}]``; failed cases absent."""
         jobs = [self._job(r, "context", "neutral", self.context_template) for r in _unique(requests)]
         self.stats.requested["context"] += len(jobs)
@@ -128,11 +140,12 @@ class PrefixGenerator:
                 self.stats.given_up["context"] += 1
                 continue
             self.stats.kept["context"] += 1
-            out[job.key] = [{"text": text, "kind": "context", "polarity": "neutral"}]
+            out[job.key] = [{"text": text, "kind": "context", "polarity": "neutral", "score": None}]
         return out
 
-    def sentiment(self, requests: Iterable[PrefixRequest]) -> dict[str, list[dict[str, str]]]:
-        """Case key -> ``[positive, negative]`` prefixes; a case with only one is dropped."""
+    def sentiment(self, requests: Iterable[PrefixRequest]) -> dict[str, list[dict[str, Any]]]:
+        """Case key -> ``[positive, negative]`` prefixes with their scores; a case with only one,
+        or with two scores closer than ``PAIR_MARGIN``, is dropped and counted."""
         requests = _unique(requests)
         jobs = [
             self._job(r, "sentiment", polarity, self.sentiment_template, polarity=polarity)
@@ -141,15 +154,19 @@ class PrefixGenerator:
         ]
         self.stats.requested["sentiment"] += len(requests)
         texts = self._run(jobs)
-        out: dict[str, list[dict[str, str]]] = {}
+        out: dict[str, list[dict[str, Any]]] = {}
         for r in requests:
             pair = [texts.get((r.key, p)) for p in POLARITIES]
             if all(t is not None for t in pair):
+                scores = [sentiment_score(t) for t in pair if t is not None]
+                if not pair_apart(*scores):
+                    self.stats.not_apart += 1
+                    self.stats.given_up["sentiment"] += 1
+                    continue
                 self.stats.kept["sentiment"] += 1
                 out[r.key] = [
-                    {"text": t, "kind": "sentiment", "polarity": p}
-                    for t, p in zip(pair, POLARITIES, strict=True)
-                    if t is not None
+                    {"text": t, "kind": "sentiment", "polarity": p, "score": score}
+                    for t, p, score in zip(pair, POLARITIES, scores, strict=True)
                 ]
             else:
                 self.stats.given_up["sentiment"] += 1
@@ -240,6 +257,12 @@ class PrefixGenerator:
                 self.stats.generated[job.kind] += 1
                 text = clean(job.lead, continuation)
                 failed = check(text, job.lead, job.request.subject, job.request.avoid, self.bounds)
+                if (
+                    failed is None
+                    and job.kind == "sentiment"
+                    and wrong_polarity(sentiment_score(text), job.polarity)
+                ):
+                    failed = "wrong_polarity"
                 if failed is None:
                     kept[(job.key, job.polarity)] = text
                 else:

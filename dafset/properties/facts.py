@@ -71,3 +71,43 @@ def to_date(moment: datetime | date) -> date:
 
 def distinct(values: Iterable[str | None]) -> list[str]:
     return [v for v in dict.fromkeys(values) if v]
+
+
+def fetch_history(
+    source: Source, items: Sequence[str], relations: Sequence[str]
+) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Every statement (all ranks) of ``items`` on ``relations`` with its start and end time, per
+    (subject, relation): the values a subject has or had (``statement_history.rq``)."""
+    out: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    seen: set[str] = set()
+    wanted = [q for q in dict.fromkeys(items) if is_item(q)]
+    if not wanted or not relations:
+        return out
+    for batch in chunks(wanted, SPARQL_BATCH):
+        for r in source.select("statement_history", items=batch, properties=list(relations)):
+            key = statement_key(r["statement"])
+            if key in seen:  # several start/end qualifiers: the first pair is enough
+                continue
+            seen.add(key)
+            out.setdefault((r["item"], r["property"]), []).append(
+                {
+                    "statement_id": key,
+                    "value": r["value"],
+                    "rank": r.get("rank", "").rsplit("#", 1)[-1] or None,
+                    "start": _iso(r.get("start")),
+                    "end": _iso(r.get("end")),
+                }
+            )
+    return out
+
+
+def _iso(value: str | None) -> str | None:
+    """A qualifier time as an ISO string (kept as text: stage results are hashed as JSON)."""
+    moment = parse_time(value)
+    return moment.isoformat() if moment else None
+
+
+def ended_before(fact: dict[str, Any], moment: datetime) -> bool:
+    """Whether the fact's statement has an end time before ``moment`` (then it is no truth)."""
+    end = parse_time(fact.get("end_time"))
+    return end is not None and end < moment

@@ -6,31 +6,48 @@
 
 Thresholds select the low ``quantile`` (default 80%) of the candidate pool's distribution, and every
 fact also carries a head / torso / tail bucket by cumulative mass (Head-to-Tail's rule).
+
+A source with global statistics (``GlobalLongTail``: the dump) changes two things: the pool is a
+uniform stable-hash sample of all items having the relations, and the frequency and degree cuts and
+buckets come from the global distributions (same rules, same tie-breaking hash), recorded in the
+manifest as global. Likelihood stays pool-based: an LLM scores only the pool.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 from dafset.config import BuildConfig
 from dafset.hashing import stable_hash
 from dafset.ids import chunks
-from dafset.properties.facts import SPARQL_BATCH, distinct, fetch_truthy_facts
+from dafset.properties.facts import SPARQL_BATCH, fetch_truthy_facts
 from dafset.source import Source
+
+GLOBAL_KEY = "_long_tail_global"  # per fact: {criterion: {eligible, bucket, threshold}} (not published)
+GLOBAL_CRITERIA = ("frequency", "degree")
+
+
+@runtime_checkable
+class GlobalLongTail(Protocol):
+    """What a source with statistics over all of Wikidata offers (``DumpSource``)."""
+
+    def long_tail_pool(self, relations: Sequence[str], size: int, salt: str) -> list[str]: ...
+
+    def long_tail_histogram(self, relations: Sequence[str], criterion: str) -> list[tuple[int, int]]: ...
+
+    def long_tail_tie_cutoff(
+        self, relations: Sequence[str], criterion: str, value: int, k: int, salt: str
+    ) -> str | None: ...
 
 
 def harvest_long_tail(
     source: Source, cfg: BuildConfig, relations: Sequence[str]
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The candidate pool's facts with frequency and degree evidence attached."""
-    pool = distinct(
-        r["item"]
-        for r in source.select(
-            "subjects_with_relations", properties=list(relations), limit=cfg.long_tail_pool, offset=0
-        )
-    )
+    pool = candidate_pool(source, cfg, relations)
     frequency = _counts(source, "frequency", "frequency", pool)
     in_degree = _counts(source, "in_degree", "inDegree", pool)
     out_degree = _counts(source, "out_degree", "outDegree", pool)
@@ -44,7 +61,139 @@ def harvest_long_tail(
             out_degree=out_degree.get(q, 0),
             derived=[],
         )
-    return rows, {"pool": len(pool), "facts": len(rows)}
+    report: dict[str, Any] = {"pool": len(pool), "facts": len(rows)}
+    if isinstance(source, GlobalLongTail):
+        report["pool_sampling"] = "uniform: the smallest stable_hash(pool/<seed>, id) of all items"
+        report["global"] = attach_global_cuts(source, cfg, relations, rows)
+    return rows, report
+
+
+def candidate_pool(source: Source, cfg: BuildConfig, relations: Sequence[str]) -> list[str]:
+    """A uniform sample of the items having the relations: by stable hash over all of them where
+    the source holds global statistics (the dump), else random items filtered by the relations."""
+    size = cfg.long_tail_pool or POOL_PER_SAMPLE * cfg.sizes.long_tail
+    if isinstance(source, GlobalLongTail):
+        return source.long_tail_pool(list(relations), size, salt=f"pool/{cfg.seed}")
+    return random_pool(source, relations, size)
+
+
+def attach_global_cuts(
+    source: GlobalLongTail, cfg: BuildConfig, relations: Sequence[str], rows: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Mark every fact eligible / bucketed by the global distributions (the same rank rule and
+    tie-breaking hash as ``eligible`` and ``buckets`` on a pool); return the references."""
+    references: dict[str, Any] = {}
+    for criterion in GLOBAL_CRITERIA:
+        histogram = source.long_tail_histogram(list(relations), criterion)
+        if not histogram:
+            continue
+        salt = f"{criterion}/{cfg.seed}"  # the salt assemble gives ``eligible``
+        threshold, take, ties = _cut(histogram, cfg.long_tail_quantile)
+        cutoff = None
+        if 0 < take < ties:
+            cutoff = source.long_tail_tie_cutoff(list(relations), criterion, threshold, take, salt)
+        bucket_of = histogram_buckets([(float(v), n) for v, n in histogram])
+        for fact in rows:
+            value = _criterion_value(fact, criterion)
+            chosen = value < threshold or (
+                value == threshold
+                and take > 0
+                and (cutoff is None or stable_hash(salt, fact["subject_id"]) <= cutoff)
+            )
+            fact.setdefault(GLOBAL_KEY, {})[criterion] = {
+                "eligible": chosen,
+                "bucket": bucket_of.get(float(value)),
+                "threshold": float(threshold),
+            }
+        references[criterion] = {
+            "scope": "global",
+            "population": "every item with a truthy statement on the relations",
+            **histogram_reference(histogram, cfg.long_tail_quantile),
+        }
+    return references
+
+
+def _criterion_value(fact: Mapping[str, Any], criterion: str) -> int:
+    return fact["frequency"] if criterion == "frequency" else fact["in_degree"] + fact["out_degree"]
+
+
+def _cut(histogram: list[tuple[int, int]], quantile: float) -> tuple[int, int, int]:
+    """(threshold value, how many of the items at it are taken, how many are at it): the low
+    ``ceil(quantile * n)`` items by rank, as ``eligible`` takes them."""
+    n = sum(count for _, count in histogram)
+    want = math.ceil(quantile * n)
+    below = 0
+    for value, count in histogram:
+        if below + count >= want:
+            return value, want - below, count
+        below += count
+    value, count = histogram[-1]
+    return value, count, count
+
+
+def histogram_reference(histogram: list[tuple[int, int]], quantile: float) -> dict[str, Any]:
+    """``reference`` computed from (value, count) pairs instead of one value per entity."""
+    n = sum(count for _, count in histogram)
+    marks = (0.0, 0.1, 0.25, 0.5, 0.75, quantile, 0.9, 1.0)
+
+    def at(q: float) -> float:
+        rank = min(n - 1, max(0, math.ceil(q * n) - 1))  # 0-based, as _quantile
+        seen = 0
+        for value, count in histogram:
+            seen += count
+            if seen > rank:
+                return float(value)
+        return float(histogram[-1][0])
+
+    return {
+        "n": n,
+        "quantile": quantile,
+        "threshold": at(quantile),
+        "quantiles": {f"p{round(m * 100)}": at(m) for m in marks},
+    }
+
+
+def cuts(
+    facts: list[dict[str, Any]],
+    criterion: str,
+    values: Mapping[str, float],
+    mass: Mapping[str, float],
+    quantile: float,
+    salt: str,
+) -> tuple[dict[str, Any], set[str], dict[str, str]]:
+    """(reference, eligible entities, buckets) of one criterion: the global ones the harvest
+    attached (dump source), else those of the pool."""
+    marks = [f.get(GLOBAL_KEY, {}).get(criterion) for f in facts]
+    if facts and all(m is not None for m in marks):
+        chosen = {f["subject_id"] for f, m in zip(facts, marks, strict=True) if m["eligible"]}
+        bucket = {f["subject_id"]: m["bucket"] for f, m in zip(facts, marks, strict=True)}
+        ref = {"scope": "global", "threshold": marks[0]["threshold"], "see": "harvest.long_tail.global"}
+        return ref, chosen, bucket
+    return reference(values, quantile), eligible(values, quantile, salt=salt), buckets(mass)
+
+
+POOL_PER_SAMPLE = 5  # pool items per long-tail sample wanted: a uniform pool need be no larger
+POOL_DRAW = 500  # random items asked for at a time (one list=random request on the live path)
+
+
+def random_pool(source: Source, relations: Sequence[str], size: int) -> list[str]:
+    """``size`` items with a statement on one of the relations, drawn at random from all items
+    (``Source.random_items``) — a uniform sample, not the first items by id, and no scan: random
+    items are filtered with a VALUES query, 200 at a time."""
+    pool: list[str] = []
+    asked = 0
+    while len(pool) < size:
+        drawn = source.random_items(asked + POOL_DRAW)[asked:]
+        if not drawn:
+            break  # the source holds no more items
+        asked += len(drawn)
+        for batch in chunks(drawn, SPARQL_BATCH):
+            found = {
+                r["item"]
+                for r in source.select("items_with_relations", items=batch, properties=list(relations))
+            }
+            pool += [q for q in batch if q in found]
+    return pool[:size]
 
 
 def _counts(source: Source, query: str, var: str, items: list[str]) -> dict[str, int]:
@@ -87,17 +236,24 @@ def buckets(mass: Mapping[str, float]) -> dict[str, str]:
     holding the first third of the total are head, the next third torso, the rest tail. Entities
     with equal mass share one bucket, chosen by the middle of their group's cumulative range."""
     total = sum(max(m, 0.0) for m in mass.values())
-    groups: dict[float, list[str]] = {}
-    for q, m in mass.items():
-        groups.setdefault(max(m, 0.0), []).append(q)
-    out: dict[str, str] = {}
+    sizes = Counter(max(m, 0.0) for m in mass.values())
+    by_value = histogram_buckets(sizes.items(), total)
+    return {q: by_value[max(m, 0.0)] for q, m in mass.items()}
+
+
+def histogram_buckets(histogram: Iterable[tuple[float, int]], total: float | None = None) -> dict[float, str]:
+    """``buckets`` over (mass, number of entities) pairs: the bucket of each mass value."""
+    groups = Counter[float]()
+    for value, count in histogram:
+        groups[max(value, 0.0)] += count
+    if total is None:
+        total = sum(value * count for value, count in groups.items())
+    out: dict[float, str] = {}
     running = 0.0
     for value in sorted(groups, reverse=True):
-        members = groups[value]
-        group_mass = value * len(members)
+        group_mass = value * groups[value]
         middle = (running + group_mass / 2) / total if total > 0 else 1.0
-        bucket = "head" if middle < 1 / 3 else "torso" if middle < 2 / 3 else "tail"
-        out.update(dict.fromkeys(members, bucket))
+        out[value] = "head" if middle < 1 / 3 else "torso" if middle < 2 / 3 else "tail"
         running += group_mass
     return out
 

@@ -16,7 +16,7 @@ import yaml
 
 from dafset.errors import PublishError
 from dafset.publish.layout import ALL_CONFIG, shard_glob
-from dafset.schema import PROPERTIES
+from dafset.schema import PORTABILITY_KINDS, PROPERTIES
 
 DEFAULT_LICENSE = "cc-by-sa-4.0"
 
@@ -27,8 +27,9 @@ PROPERTY_TEXT = {
     "entities; counterfactual targets, since models already know these facts",
     "long_tail": "rare entities by frequency (statement count), degree (in + out links) and "
     "likelihood (an LM's log-probability); every sample carries its head/torso/tail bucket",
-    "robust": "variants of base samples along length, an LM-written context prefix, and "
-    "positive/negative sentiment prefixes",
+    "robust": "variants of published popular/long_tail cases (`base_id` names the base case; "
+    "`criterion` the variant kind) along length, an LM-written context prefix, and "
+    "positive/negative sentiment prefixes (each with its VADER score in `prefix.score`)",
 }
 
 
@@ -270,9 +271,19 @@ def render_body(inputs: CardInputs) -> str:
         "Sequential Model Editing in Large Language Models*, Findings of ACL 2024, "
         "arXiv:2405.20588): knowledge-editing cases built from Wikidata. Each row is one edit "
         "case — a cloze `prompt` about a `subject`, the edit target `target_new`, paraphrases "
-        "(`rephrase_prompts`), locality probes (`locality`), context prefixes (`prefix`) and the "
+        "(`rephrase_prompts`), the fact as a `question`, locality probes (`locality`), "
+        "portability probes (`portability`), context prefixes (`prefix`) and the "
         "`evidence` the case was selected on. Every property shares one schema; optional parts "
         "are empty lists, never missing.\n"
+    )
+    add(
+        "Each locality probe is `{prompt, answers, kind}`: a fact the edit must not change, with "
+        "every acceptable answer (label and good aliases). Kinds: `same_relation_similar` (same "
+        "relation, a subject sharing the true object or an object of the same kind), "
+        "`same_relation`, `same_subject` (another relation of the subject) and `unrelated`. Probes "
+        "come only from facts that are no edit case of another split, so no probe reveals a "
+        "held-out edit. `target_true` of an insertion is the value the new statement replaced, or "
+        "null.\n"
     )
     add("## Properties (configs)\n")
     for p in PROPERTIES:
@@ -311,6 +322,7 @@ def render_body(inputs: CardInputs) -> str:
         )
         + "\n"
     )
+    out.extend(_portability_section(extra.get("portability") or {}))
     add("## Provenance\n")
     prov = [["snapshot", inputs.snapshot], ["created_at", inputs.created_at]]
     prov += [[k, _md_value(extra[k])] for k in _PROVENANCE_KEYS if k in extra]
@@ -352,6 +364,25 @@ def render_body(inputs: CardInputs) -> str:
         "noted, by a language model).\n"
     )
     return "\n".join(out)
+
+
+def _portability_section(report: Mapping[str, Any]) -> list[str]:
+    """Share of cases with each portability kind, per config (from the build's manifest)."""
+    shares = report.get("share_with_kind") or {}
+    if not shares:
+        return []
+    order = [c for c in (*PROPERTIES, ALL_CONFIG) if c in shares]
+    rows = [[f"`{c}`", *(f"{100 * shares[c].get(k, 0):.1f}%" for k in PORTABILITY_KINDS)] for c in order]
+    return [
+        "## Portability probes\n",
+        "Ripple-effect probes in the style of RippleEdits, `{prompt, answers, kind}`, whose answers "
+        "hold after the edit: `subject_aliasing` (the edit prompt with an alias of the subject), "
+        "`compositional` (a second hop through the new target, answers from Wikidata), `logical` "
+        "(the edit read back through a symmetric or inverse relation) and `preservation` (the other "
+        "values of a multi-valued relation still hold). A kind is present only where the graph "
+        "supports it; share of cases with at least one probe of each kind:\n",
+        _table(["config", *(f"`{k}`" for k in PORTABILITY_KINDS)], rows) + "\n",
+    ]
 
 
 class _NoAliasDumper(yaml.SafeDumper):

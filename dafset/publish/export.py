@@ -1,8 +1,8 @@
 """Exporters: a published snapshot -> the JSON that DAFNet's reference loader and EasyEdit read.
 
-Read with pyarrow straight from the shards (offline, no datasets cache copy). Fields follow
-research/dafnet.md §1.3 (DAFNet ``utils/data.py``) and EasyEdit's KnowEdit loader and
-``BaseEditor.edit`` (research/anchors-*.md).
+Read with pyarrow straight from the shards (offline, no datasets cache copy). Fields follow DAFNet's
+``utils/data.py`` (training and CounterFact evaluation readers) and EasyEdit's ``KnowEditDataset``,
+``CounterFactDataset`` and ``BaseEditor.edit`` request building; docs/export.md lists them.
 """
 
 from __future__ import annotations
@@ -24,10 +24,17 @@ from dafset.schema import PROPERTIES, SAMPLE_SCHEMA
 
 # EasyEdit's own stand-in when no ground truth is given (BaseEditor.edit)
 EASYEDIT_NO_GROUND_TRUTH = "<|endoftext|>"
-# our locality kinds -> EasyEdit/KnowEdit locality keys. same_subject probes other relations of the
-# edited subject (RippleEdits' Relation_Specificity); same_relation probes other subjects of the
-# edited relation (CounterFact's neighborhood).
-EASYEDIT_LOCALITY_KEYS = {"same_subject": "Relation_Specificity", "same_relation": "neighborhood"}
+# KnowEditDataset reads locality only under these two keys and portability only under the three
+# below. Every locality probe (any kind: its ``kind`` rides along in the item) is a fact the edit
+# must not change: Relation_Specificity. Preservation probes (the other values of a multi-valued
+# relation still hold) are KnowEdit's Forgetfulness.
+EASYEDIT_LOCALITY = "Relation_Specificity"
+EASYEDIT_FORGETFULNESS = "Forgetfulness"
+EASYEDIT_PORTABILITY_KEYS = {
+    "subject_aliasing": "Subject_Aliasing",
+    "compositional": "Reasoning",
+    "logical": "Logical_Generalization",
+}
 
 
 @dataclass
@@ -113,10 +120,12 @@ def dafnet_record(row: Mapping[str, Any]) -> dict[str, Any] | str:
     rec: dict[str, Any] = {
         "prompt": row["prompt"],
         "target_new": row["target_new"],
+        # DAFNet's CounterFact evaluation reader reads ground_truth (KeyError without it)
+        "ground_truth": _ground_truth(row),
         "subject": row["subject"],
         "rephrase_prompt": row["rephrase_prompts"][0],
         "locality_prompt": loc["prompt"],
-        "locality_ground_truth": loc["answer"],
+        "locality_ground_truth": loc["answers"][0],
     }
     if row["property"] == "robust":
         prefixes = [p["text"] for p in row["prefix"] if p["text"]]
@@ -143,76 +152,131 @@ def _write_dafnet(out: Path, prop: str, rows: list[dict[str, Any]], report: Expo
 
 def export_dafnet(snapshot_dir: str | Path, out_dir: str | Path, split: str = "train") -> ExportReport:
     """Write recent.json, popular.json, long_tail.json and robust.json for DAFNet's reference
-    loader: prompt, target_new, subject, rephrase_prompt (first rephrase), locality_prompt and
-    locality_ground_truth (first locality case), and for robust ``prefix`` (list of str).
-    Rows lacking a field DAFNet needs are skipped and counted in the report."""
+    loader: prompt, target_new, ground_truth, subject, rephrase_prompt (first rephrase),
+    locality_prompt and locality_ground_truth (first locality probe, its first answer), and for
+    robust ``prefix`` (list of str). Rows lacking a field DAFNet needs are skipped and counted.
+    The reference loader also opens ``zsre_train.json`` beside these files (``[]`` will do)."""
     return _export(snapshot_dir, out_dir, split, _write_dafnet)
 
 
 # -- EasyEdit ----------------------------------------------------------------------------------
 
 
-def knowedit_record(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A KnowEdit-style record (EasyEdit's KnowEditDataset reads subject, prompt, target_new,
-    ground_truth, portability{...}, locality{Relation_Specificity, ...} with items
-    {prompt, ground_truth}). Extra keys (id, rephrase_prompts, prefix) are ignored by it."""
-    locality: dict[str, list[dict[str, str]]] = {}
-    for case in row["locality"]:
-        key = EASYEDIT_LOCALITY_KEYS.get(case["kind"], case["kind"] or "locality")
-        locality.setdefault(key, []).append({"prompt": case["prompt"], "ground_truth": case["answer"]})
+def _ground_truth(row: Mapping[str, Any]) -> str:
+    # EasyEdit formats ground_truth into strings: an insertion with no previous value gets the
+    # stand-in EasyEdit itself uses when none is given
+    return row["target_true"] or EASYEDIT_NO_GROUND_TRUTH
+
+
+def _items(probes: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {"prompt": p["prompt"], "ground_truth": list(p["answers"]), "kind": p["kind"]}
+        for p in probes
+        if p["answers"]
+    ]
+
+
+def knowedit_record(row: Mapping[str, Any]) -> dict[str, Any] | str:
+    """A KnowEdit record, or the reason the row cannot be one.
+
+    KnowEditDataset reads subject, prompt, target_new, ground_truth, ``locality`` under
+    Relation_Specificity / Forgetfulness and ``portability`` under Subject_Aliasing / Reasoning /
+    Logical_Generalization, items ``{prompt, ground_truth: [answers]}``; its MEND/SERAC collate
+    takes the first locality item of every record, so a row without locality cannot be one.
+    The flat fields CounterFactDataset reads (ground_truth, rephrase_prompt, locality_prompt,
+    locality_ground_truth as strings) ride along; other keys are ignored by both loaders."""
+    locality = {EASYEDIT_LOCALITY: _items(row["locality"])}
+    preserved = _items([p for p in row["portability"] if p["kind"] == "preservation"])
+    if preserved:
+        locality[EASYEDIT_FORGETFULNESS] = preserved
+    if not locality[EASYEDIT_LOCALITY]:
+        return "no locality"
+    if not row["rephrase_prompts"]:
+        return "no rephrase"  # CounterFactDataset's collate reads rephrase_prompt unconditionally
+    portability: dict[str, list[dict[str, Any]]] = {}
+    for kind, key in EASYEDIT_PORTABILITY_KEYS.items():
+        items = _items([p for p in row["portability"] if p["kind"] == kind])
+        if items:
+            portability[key] = items
+    first = locality[EASYEDIT_LOCALITY][0]
     rec: dict[str, Any] = {
         "id": row["id"],
         "subject": row["subject"],
         "prompt": row["prompt"],
         "target_new": row["target_new"],
-        "ground_truth": row["target_true"],
-        "rephrase_prompts": list(row["rephrase_prompts"]),
-        "portability": {},
+        "ground_truth": _ground_truth(row),
+        "portability": portability,
         "locality": locality,
+        "rephrase_prompt": row["rephrase_prompts"][0],
+        "locality_prompt": first["prompt"],
+        "locality_ground_truth": first["ground_truth"][0],
+        "rephrase_prompts": list(row["rephrase_prompts"]),
+        "question": row["question"],
+        "base_id": row["base_id"],
     }
-    if row["rephrase_prompts"]:
-        rec["rephrase"] = row["rephrase_prompts"][0]
     if row["prefix"]:
         rec["prefix"] = [p["text"] for p in row["prefix"]]
     return rec
 
 
-def edit_inputs(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Keyword arguments for ``BaseEditor.edit(**inputs)``: parallel lists, one entry per edit.
-    A missing rephrase or locality case is None, which EasyEdit skips for that request."""
-    kinds = sorted({c["kind"] for r in rows for c in r["locality"]})
-    locality_inputs: dict[str, dict[str, list[str | None]]] = {}
-    for kind in kinds:
-        key = EASYEDIT_LOCALITY_KEYS.get(kind, kind or "locality")
-        prompts: list[str | None] = []
-        answers: list[str | None] = []
-        for r in rows:
-            case = next((c for c in r["locality"] if c["kind"] == kind), None)
-            prompts.append(case["prompt"] if case else None)
-            answers.append(case["answer"] if case else None)
-        locality_inputs[key] = {"prompt": prompts, "ground_truth": answers}
-    inputs: dict[str, Any] = {
-        "prompts": [r["prompt"] for r in rows],
-        "target_new": [r["target_new"] for r in rows],
-        "ground_truth": [r["target_true"] or EASYEDIT_NO_GROUND_TRUTH for r in rows],
-        "subject": [r["subject"] for r in rows],
-        "rephrase_prompts": [r["rephrase_prompts"][0] if r["rephrase_prompts"] else None for r in rows],
-        "locality_inputs": locality_inputs,
+def _inputs_block(records: list[dict[str, Any]], part: str, key: str) -> dict[str, list[Any]] | None:
+    """One locality/portability key as ``BaseEditor.edit`` takes it: per edit, the list of probe
+    prompts and their first answers (as the KnowEdit example builds them), or None."""
+    prompts: list[list[str] | None] = []
+    answers: list[list[str] | None] = []
+    for rec in records:
+        items = rec[part].get(key)
+        prompts.append([i["prompt"] for i in items] if items else None)
+        answers.append([i["ground_truth"][0] for i in items] if items else None)
+    if all(p is None for p in prompts):
+        return None
+    return {"prompt": prompts, "ground_truth": answers}
+
+
+def edit_inputs(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Keyword arguments for ``BaseEditor.edit(**inputs)`` from KnowEdit records: parallel lists,
+    one entry per edit; a request without probes of a key gets None, which EasyEdit skips."""
+    locality = {
+        key: block
+        for key in (EASYEDIT_LOCALITY, EASYEDIT_FORGETFULNESS)
+        if (block := _inputs_block(records, "locality", key)) is not None
     }
-    return inputs
+    portability = {
+        key: block
+        for key in EASYEDIT_PORTABILITY_KEYS.values()
+        if (block := _inputs_block(records, "portability", key)) is not None
+    }
+    return {
+        "prompts": [r["prompt"] for r in records],
+        "target_new": [r["target_new"] for r in records],
+        "ground_truth": [r["ground_truth"] for r in records],
+        "subject": [r["subject"] for r in records],
+        "rephrase_prompts": [r["rephrase_prompt"] for r in records],
+        "locality_inputs": locality,
+        "portability_inputs": portability,
+    }
 
 
 def _write_easyedit(out: Path, prop: str, rows: list[dict[str, Any]], report: ExportReport) -> None:
+    records, skipped = [], Counter()
+    for row in rows:
+        rec = knowedit_record(row)
+        if isinstance(rec, str):
+            skipped[rec] += 1
+        else:
+            records.append(rec)
     path = out / f"{prop}.json"
-    _write_json(path, [knowedit_record(r) for r in rows])
-    _write_json(out / f"{prop}_edit_inputs.json", edit_inputs(rows))
+    _write_json(path, records)
+    _write_json(out / f"{prop}_edit_inputs.json", edit_inputs(records))
     report.files[prop] = path
-    report.written[prop] = len(rows)
-    report.skipped[prop] = {}
+    report.written[prop] = len(records)
+    report.skipped[prop] = dict(skipped)
 
 
 def export_easyedit(snapshot_dir: str | Path, out_dir: str | Path, split: str = "test") -> ExportReport:
-    """Write, per property, ``<property>.json`` (KnowEdit records, for EasyEdit's KnowEditDataset)
-    and ``<property>_edit_inputs.json`` (``BaseEditor.edit(**json.load(f))`` keyword arguments:
-    prompts, target_new, ground_truth, subject, rephrase_prompts, locality_inputs)."""
+    """Write, per property, ``<property>.json`` (KnowEdit records that EasyEdit's KnowEditDataset
+    and CounterFactDataset both read) and ``<property>_edit_inputs.json``
+    (``BaseEditor.edit(**json.load(f))`` keyword arguments: prompts, target_new, ground_truth,
+    subject, rephrase_prompts, locality_inputs, portability_inputs). Rows without a locality probe
+    or a rephrase are skipped and counted (both loaders' collate functions need them)."""
     return _export(snapshot_dir, out_dir, split, _write_easyedit)

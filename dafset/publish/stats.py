@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dafset.publish.layout import ALL_CONFIG, MANIFEST, resolve_snapshot, shard_files
-from dafset.schema import PROPERTIES
+from dafset.schema import PORTABILITY_KINDS, PROPERTIES
 
 _SPLIT_RE = r"([A-Za-z][A-Za-z0-9_]*)-[0-9]{5}-of-[0-9]{5}\.parquet$"
 _SPLIT_ORDER = ("train", "validation", "test")
@@ -171,6 +171,11 @@ def print_stats(path: str | Path, console: Console | None = None) -> SnapshotSta
     console.print(_rich_table("Edit kinds", stats.pivot("by_edit_kind")))
     relations = stats.pivot("by_relation").sort_values(["total", "relation_id"], ascending=[False, True])
     console.print(_rich_table("Samples per relation", relations.reset_index(drop=True)))
+    shares = (m.get("portability") or {}).get("share_with_kind") or {}
+    if shares:
+        kinds = list(PORTABILITY_KINDS)
+        rows = [{"config": c, **{k: f"{100 * v.get(k, 0):.1f}%" for k in kinds}} for c, v in shares.items()]
+        console.print(_rich_table("Cases with a portability probe of each kind", pd.DataFrame(rows)))
     for problem in stats.mismatches:
         console.print(f"[red]mismatch[/red] {problem}")
     return stats

@@ -45,9 +45,36 @@ def synthetic_samples(
             if i % 5
             else [],
             "locality": [
-                {"prompt": f"The {label} of Other {i} is", "answer": f"Other {i}", "kind": "same_relation"},
-                {"prompt": f"{subject} was born in", "answer": "Somewhere", "kind": "same_subject"},
+                {
+                    "prompt": f"The {label} of Other {i} is",
+                    "answers": [f"Other {i}"],
+                    "kind": "same_relation",
+                },
+                {
+                    "prompt": f"{subject} was born in",
+                    "answers": ["Somewhere", "Somewhere Else"],
+                    "kind": "same_subject",
+                },
             ][: i % 3],
+            "question": f"What is the {label} of {subject}?",
+            "portability": [
+                {
+                    "prompt": f"The {label} of Ent. {i} is",
+                    "answers": [f"Target {i}"],
+                    "kind": "subject_aliasing",
+                },
+                {
+                    "prompt": f"The capital of the {label} of {subject} is",
+                    "answers": [f"Cap {i}"],
+                    "kind": "compositional",
+                },
+                {"prompt": f"Target {i} relates back to", "answers": [subject], "kind": "logical"},
+                {
+                    "prompt": f"The {label} of {subject} is",
+                    "answers": [f"Other truth {i}"],
+                    "kind": "preservation",
+                },
+            ][: i % 5],
             "snapshot": snapshot,
         }
         evidence = (
@@ -88,18 +115,37 @@ def synthetic_samples(
                 )
             )
         if i % 3 == 1:  # robust variants of this fact (these have one locality case)
+            base_id = sample_id(prop, crits[0], q, pid)
             for crit in CRITERIA["robust"]:
-                prefixes: list[dict[str, str]] = []
+                prefixes: list[dict[str, Any]] = []
                 if crit == "context":
                     prefixes = [
-                        {"text": f"{subject} is often discussed.", "kind": "context", "polarity": "neutral"}
+                        {
+                            "text": f"{subject} is often discussed.",
+                            "kind": "context",
+                            "polarity": "neutral",
+                            "score": None,
+                        }
                     ]
                 elif crit == "sentiment":
                     prefixes = [
-                        {"text": f"{subject} is wonderful.", "kind": "sentiment", "polarity": "positive"},
-                        {"text": f"{subject} is dreadful.", "kind": "sentiment", "polarity": "negative"},
+                        {
+                            "text": f"{subject} is wonderful.",
+                            "kind": "sentiment",
+                            "polarity": "positive",
+                            "score": 0.57,
+                        },
+                        {
+                            "text": f"{subject} is dreadful.",
+                            "kind": "sentiment",
+                            "polarity": "negative",
+                            "score": -0.48,
+                        },
                     ]
-                rows.append(_row(base, "robust", crit, evidence, "insertion", None, prefix=prefixes))
+                rows.append(
+                    _row(base, "robust", crit, evidence, "insertion", None, prefix=prefixes)
+                    | {"base_id": base_id}
+                )
     return rows_to_table(rows, SAMPLE_SCHEMA)
 
 
@@ -110,7 +156,7 @@ def _row(
     evidence: dict[str, Any] | None,
     edit_kind: str,
     target_true: str | None,
-    prefix: list[dict[str, str]] | None = None,
+    prefix: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     return {
         **base,

@@ -9,6 +9,11 @@ every value is validated before it is written into the text:
 - ``${start}``, ``${end}`` -> ``"2026-11-18T00:00:00Z"^^xsd:dateTime``
 - ``${limit}``, ``${offset}`` -> integers
 
+Each file's header declares its bound (``# Bound: items <= 500 (VALUES ?item)``): the placeholder
+list that limits what the query touches and its largest size. A query whose header says ``# Bound:
+none`` (a scan of every item or statement on the relations) runs on the in-process sample only;
+``query_bound`` refuses to send it, or a list over its bound, to a remote endpoint.
+
 Queries are portable SPARQL 1.1 (``rdfs:label`` + ``FILTER(LANG)``, never ``SERVICE
 wikibase:label``) so the same text runs on WDQS, QLever and Oxigraph.
 """
@@ -16,6 +21,7 @@ wikibase:label``) so the same text runs on WDQS, QLever and Oxigraph.
 from __future__ import annotations
 
 import json
+import re
 import string
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
@@ -110,3 +116,33 @@ def render_query(name: str, **values: object) -> str:
 def shorten(value: str) -> str:
     """``http://www.wikidata.org/entity/Q42`` -> ``Q42``; other values unchanged."""
     return value[len(ENTITY_IRI) :] if value.startswith(ENTITY_IRI) else value
+
+
+_BOUND = re.compile(r"^# Bound: (?:(?P<name>[a-z]+) <= (?P<size>[0-9]+)\b|(?P<none>none)\b)", re.MULTILINE)
+
+
+def declared_bound(name: str) -> tuple[str, int] | None:
+    """``(placeholder, largest size)`` from ``<name>.rq``'s ``# Bound:`` header; None for ``none``."""
+    path = query_path(name)
+    match = _BOUND.search(_text(path))
+    if match is None:
+        raise ConfigError(f"{path}: no '# Bound:' header (the list that bounds the query, or 'none')")
+    if match.group("none"):
+        return None
+    return match.group("name"), int(match.group("size"))
+
+
+def query_bound(name: str, **values: object) -> tuple[str, int]:
+    """Check that ``<name>.rq`` may go to a remote endpoint with these values: it declares a bound
+    and the bounding list is within it. Returns the bound."""
+    bound = declared_bound(name)
+    if bound is None:
+        raise ConfigError(
+            f"{query_path(name)}: declared unbounded (a scan of Wikidata); not sent to a remote endpoint"
+        )
+    placeholder, size = bound
+    given = values.get(placeholder)
+    if not isinstance(given, Sequence) or isinstance(given, str) or not 0 < len(given) <= size:
+        count = len(given) if isinstance(given, Sequence) else given
+        raise ConfigError(f"{query_path(name)}: ${{{placeholder}}} needs 1..{size} values, got {count!r}")
+    return bound

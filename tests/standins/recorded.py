@@ -167,6 +167,7 @@ class RecordedServer:
         self.replays = _load_replays(fixtures_dir)
         self.faults = FaultPlan()
         self.requests: list[Request] = []
+        self.random_titles: list[str] | None = None  # list=random's order; None: the recorded ids
         self.sparql_upstream: str | None = None
         self._routes: list[tuple[Matcher, Factory]] = []
         self._lock = threading.Lock()
@@ -200,6 +201,7 @@ class RecordedServer:
             self.requests.clear()
         self.faults.clear()
         self.sparql_upstream = None
+        self.random_titles = None
         for store in (self.entities, self.revisions, self.pageprops, self.pageviews):
             store.reset()
 
@@ -332,6 +334,8 @@ class RecordedServer:
             return self._pageprops(params)
         if action == "query" and params.get("list") == "recentchanges":
             return self._recentchanges(params)
+        if action == "query" and params.get("list") == "random":
+            return self._random(params)
         return Reply(200, _api_error("badvalue", f"stand-in does not answer action={action}"))
 
     def _wbgetentities(self, params: dict[str, str]) -> Reply:
@@ -419,6 +423,7 @@ class RecordedServer:
                 "old_revid": rev.parentid,
                 "rcid": 900_000_000 + rev.revid % 100_000_000,
                 "timestamp": f"{rev.timestamp:%Y-%m-%dT%H:%M:%SZ}",
+                **({"comment": rev.comment} if "comment" in params.get("rcprop", "").split("|") else {}),
             }
             for _, _, page, rev in chunk
         ]
@@ -426,6 +431,19 @@ class RecordedServer:
         if offset + limit < len(rows):
             body = {"continue": {"rccontinue": f"{chunk[-1][0]:%Y%m%d%H%M%S}|{offset + limit}", "continue": "-||"}, **body}
         return Reply(200, body, headers={DERIVED_HEADER: "recent changes listed from the stand-in's revisions"})
+
+    def _random(self, params: dict[str, str]) -> Reply:
+        """``list=random`` over ``random_titles`` (a fixed order, walked on by ``rncontinue``), in
+        the documented shape; no real answer was recorded, so it is marked derived."""
+        offset = int(params.get("rncontinue", "0|0").split("|")[-1])
+        limit = min(500, int(params.get("rnlimit", "1")))
+        order = self.random_titles if self.random_titles is not None else self.entities.ids
+        titles = order[offset : offset + limit]
+        rows = [{"id": 30_000_000 + offset + i, "ns": 0, "title": t} for i, t in enumerate(titles)]
+        body: dict[str, Any] = {"batchcomplete": "", "query": {"random": rows}}
+        if offset + limit < len(order):
+            body["continue"] = {"rncontinue": f"0.5|0.5|0|{offset + limit}", "continue": "-||"}
+        return Reply(200, body, headers={DERIVED_HEADER: "random pages listed from the stand-in's items"})
 
     def _pageprops(self, params: dict[str, str]) -> Reply:
         titles = [t for t in params.get("titles", "").split("|") if t]

@@ -133,6 +133,7 @@ def install_sample_world(
 ) -> SampleWorld:
     sample = SampleSource()
     recorded.proxy_sparql(oxigraph.query_url)
+    recorded.random_titles = sample.random_items(10**9)  # the same random order as the sample's
     counts = {
         "revisions": _install_revisions(recorded, sample),
         "titles": _install_views(recorded, sample, window_start, window_days),

@@ -41,6 +41,7 @@ STATEMENTS_SCHEMA = pa.schema(
         pa.field("start_time", _STR),  # qualifier P580 (first value, time string)
         pa.field("end_time", _STR),  # qualifier P582
         pa.field("point_in_time", _STR),  # qualifier P585
+        pa.field("publication_date", _STR),  # qualifier P577 (truthy_facts.rq ?published: physically_new)
         pa.field("n_references", pa.int32(), nullable=False),
     ]
 )

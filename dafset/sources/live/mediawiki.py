@@ -76,6 +76,7 @@ class Change:
     revid: int
     old_revid: int  # 0 when the edit created the page
     timestamp: datetime
+    comment: str = ""
 
 
 def _revision(raw: Mapping[str, Any]) -> Revision:
@@ -200,9 +201,18 @@ class MediaWikiClient:
                 out.extend(_revision(r) for r in page.get("revisions") or [])
         return out
 
-    def recent_changes(self, start: datetime, end: datetime, namespace: int = 0) -> list[Change]:
-        """Every edit and creation in ``[start, end]`` in one namespace, oldest first, 500 to a
-        request: one sweep instead of a revision listing per item."""
+    def recent_changes(
+        self,
+        start: datetime,
+        end: datetime,
+        namespace: int = 0,
+        *,
+        limit: int | None = None,
+        comments: bool = False,
+    ) -> list[Change]:
+        """Edits and creations in ``[start, end]`` in one namespace, 500 to a request, oldest
+        first; with ``limit``, only the newest ``limit`` (one request up to 500). With
+        ``comments`` each row carries its edit summary (the autocomment names the claim)."""
         changes: list[Change] = []
         params = {
             "list": "recentchanges",
@@ -211,8 +221,8 @@ class MediaWikiClient:
             "rcdir": "older",
             "rcnamespace": str(namespace),
             "rctype": "edit|new",
-            "rcprop": "title|ids|timestamp",
-            "rclimit": str(IDS_LIMIT),
+            "rcprop": "title|ids|timestamp" + ("|comment" if comments else ""),
+            "rclimit": str(min(limit, IDS_LIMIT) if limit else IDS_LIMIT),
         }
         for answer in self.query(params):
             for row in (answer.get("query") or {}).get("recentchanges") or []:
@@ -222,9 +232,32 @@ class MediaWikiClient:
                         revid=int(row["revid"]),
                         old_revid=int(row.get("old_revid") or 0),
                         timestamp=parse_timestamp(row["timestamp"]),
+                        comment=str(row.get("comment") or ""),
                     )
                 )
+            if limit and len(changes) >= limit:
+                break
         return sorted(changes, key=lambda c: (c.timestamp, c.revid))
+
+    def random_pages(
+        self, cont: dict[str, Any] | None = None, namespace: int = 0
+    ) -> tuple[list[str], dict[str, Any] | None]:
+        """One ``list=random`` page: up to 500 non-redirect titles and the continuation. MediaWiki
+        keeps pages in the order of a random key set at creation and starts at a random point, so
+        the titles are a random set, independent of what the pages hold; the continuation walks
+        on along the same order."""
+        params = {
+            "action": "query",
+            "list": "random",
+            "rnnamespace": str(namespace),
+            "rnfilterredir": "nonredirects",
+            "rnlimit": str(IDS_LIMIT),
+            **(cont or {}),
+        }
+        answer = self.call(params)
+        titles = [str(row["title"]) for row in (answer.get("query") or {}).get("random") or []]
+        nxt = answer.get("continue")
+        return titles, nxt if isinstance(nxt, dict) and nxt else None
 
     def revisions_by_id(self, revids: Sequence[int]) -> dict[int, Revision]:
         """Revisions with content, 50 to a request."""

@@ -12,9 +12,11 @@ Two ways, chosen by how many items are asked about:
   about three requests for an item edited a few times, one for an item not edited;
 - sweep (many items): one ``list=recentchanges`` pass over the window (500 changes a request),
   then the contents of the window-start states and the in-window revisions by ``revids``, 50 to a
-  request. The sweep's cost grows with the edits in the window, not with the items, so at full
-  Wikidata scale (millions of edits a week) the RDF update stream or the dumps are the better
-  source; see DESIGN.md section 5.
+  request. The sweep's cost grows with the edits in the window, not with the items.
+
+The build's ``recent`` property does not use this at Wikidata's volume: it samples the window
+(``dafset.properties.recent_sampling``), at a cost set by the samples wanted. This stays the
+Source contract's ``statement_additions`` for a known, small set of items.
 """
 
 from __future__ import annotations

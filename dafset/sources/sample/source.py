@@ -19,8 +19,9 @@ from pyoxigraph import BlankNode, Literal, NamedNode, Store
 
 from dafset.ids import check_items, check_properties, chunks, is_item
 from dafset.settings import get_settings
-from dafset.source import PageViews, StatementAddition
+from dafset.source import PageViews, RecentChange, StatementAddition
 from dafset.sources.queries import render_query, shorten
+from dafset.sources.sample import history
 from dafset.sources.sample.store import load_store
 
 TITLE_BATCH = 200
@@ -163,6 +164,21 @@ class SampleSource:
                     if add["property"] in wanted
                 )
         return sorted(out, key=lambda a: (a.revision_id, a.statement_id))
+
+    def recent_changes(
+        self, start: datetime, end: datetime, limit: int | None = None
+    ) -> list[RecentChange]:
+        return history.recent_changes(self._revisions, _utc(start), _utc(end), limit)
+
+    def revision_statements(self, revids: Sequence[int]) -> dict[int, dict[str, str] | None]:
+        return history.revision_statements(self.store, self._revisions, revids)
+
+    def random_items(self, n: int) -> list[str]:
+        return self._random_sequence[:n]
+
+    @cached_property
+    def _random_sequence(self) -> list[str]:
+        return history.random_sequence(self.store)
 
     # -- extras for stand-ins, the toy corpus and reports --------------------------------------
 

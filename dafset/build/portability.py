@@ -1,0 +1,231 @@
+"""Portability probes (RippleEdits' ripple effects) and question forms for every case.
+
+Each probe is ``{prompt, answers, kind}``; the answers hold *after* the edit:
+
+- ``subject_aliasing``: the edit prompt with an alias of the subject -> the new target;
+- ``compositional``: a second hop through the new target ("The capital of the country of
+  citizenship of X is" -> the capital of the new country), answers read from the graph;
+- ``logical``: the edit read backwards through a symmetric or inverse relation ("Y's spouse is" ->
+  X after "X's spouse is -> Y");
+- ``preservation``: for a multi-valued relation, each other value of (subject, relation) still holds.
+
+A kind appears only where the graph supports it. The second hops come through the Source contract
+(``portability_hops.rq``, in VALUES batches), so the same code runs on the sample and on WDQS.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from dafset.build.enrich import fetch_names
+from dafset.build.rules import contains
+from dafset.hashing import stable_order
+from dafset.ids import chunks, is_item
+from dafset.properties.facts import SPARQL_BATCH
+from dafset.relations import Relation, RelationSet
+from dafset.schema import PORTABILITY_KINDS
+from dafset.source import Source
+
+# Relations that read the same both ways (Y is X's spouse iff X is Y's spouse). P47 "shares border
+# with" counts too whenever relations.yaml carries it.
+SYMMETRIC = frozenset({"P26", "P3373", "P190", "P47"})
+# Relation pairs that are each other's inverse: X capital Y <=> Y capital of X.
+INVERSE = {"P36": "P1376", "P1376": "P36"}
+
+MAX_ALIASES = 2
+MAX_HOPS = 2
+MAX_PRESERVED = 3
+
+# A first-hop label reads as a noun in "the <label> of X" unless it is a verb phrase ("located in
+# ...", "educated at", "owned by", "member of") or a list ("languages spoken, written or signed").
+_NOT_A_NOUN = re.compile(r"^\w+ed\b|^member\b|\b(held|played)\b|[,/]|\bTV show$|\b(of|at|in|by|with|or)$")
+
+
+def composable(relation: Relation) -> bool:
+    """The relation's label reads as a noun phrase, so "the <label> of X" is English."""
+    return relation.value_type == "item" and not _NOT_A_NOUN.search(relation.label)
+
+
+def good_alias(alias: str, label: str) -> bool:
+    """An alias worth a probe: not the label, at least 3 characters with 2 letters in a row, and no
+    long digit run (catalogue codes such as '00033982178 IPI')."""
+    return (
+        alias.casefold() != label.casefold()
+        and len(alias) >= 3
+        and re.search(r"[^\W\d_]{2}", alias) is not None
+        and re.search(r"\d{4,}", alias) is None
+    )
+
+
+@dataclass
+class Graph:
+    """What probes read: names by id, item ids by (relation, object label), facts by subject."""
+
+    names: dict[str, list[str]] = field(default_factory=dict)  # id -> [label, *aliases]
+    object_ids: dict[tuple[str, str], str] = field(default_factory=dict)
+    by_case: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    hops: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # item -> relation -> [ids]
+
+    @classmethod
+    def from_facts(cls, facts: Iterable[dict[str, Any]]) -> Graph:
+        graph = cls()
+        seen: set[tuple[str, str, str]] = set()
+        for f in facts:
+            key = (f["subject_id"], f["relation_id"], f["object_label"])
+            if key in seen:
+                continue
+            seen.add(key)
+            graph.by_case[(f["subject_id"], f["relation_id"])].append(f)
+            graph._name(f["subject_id"], f["subject_label"], f.get("subject_aliases") or [])
+            if f.get("object_id"):
+                graph.object_ids[(f["relation_id"], f["object_label"])] = f["object_id"]
+                graph._name(f["object_id"], f["object_label"], f.get("object_aliases") or [])
+        return graph
+
+    def _name(self, qid: str, label: str, aliases: Sequence[str]) -> None:
+        names = self.names.setdefault(qid, [label])
+        names.extend(a for a in aliases if a not in names)
+
+    def answers(self, qid: str) -> list[str]:
+        names = self.names.get(qid, [])
+        return [n for i, n in enumerate(names) if i == 0 or good_alias(n, names[0])]
+
+
+def read_hops(source: Source, graph: Graph, items: Sequence[str], relations: RelationSet) -> dict[str, int]:
+    """Fetch the item-valued facts of ``items`` (the new targets) and their values' names."""
+    props = [r.id for r in relations if r.value_type == "item"]
+    wanted = sorted({q for q in items if is_item(q)})
+    rows = 0
+    for batch in chunks(wanted, SPARQL_BATCH):
+        # sorted: a SPARQL store returns rows in no fixed order, and answers must not depend on it
+        found = source.select("portability_hops", items=batch, properties=props)
+        for r in sorted(found, key=lambda r: (r["item"], r["property"], r["value"])):
+            rows += 1
+            graph.hops.setdefault(r["item"], {}).setdefault(r["property"], []).append(r["value"])
+    values = sorted(
+        {v for per in graph.hops.values() for ids in per.values() for v in ids} - set(graph.names)
+    )
+    for qid, names in fetch_names(source, values).items():
+        if names.label:
+            graph._name(qid, names.label, names.aliases)
+    return {"targets": len(wanted), "hop_rows": rows}
+
+
+def probes(
+    sample: dict[str, Any],
+    relations: RelationSet,
+    graph: Graph,
+    seed: int,
+    dropped: Counter[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Every portability probe the graph supports for one case; ``dropped`` counts, per kind,
+    probes left out because their prompt gives the answer away."""
+    relation = relations[sample["relation_id"]]
+    subject_id, rid = sample["subject_id"], sample["relation_id"]
+    target_id = graph.object_ids.get((rid, sample["target_new"]))
+    target_answers = graph.answers(target_id) if target_id else [sample["target_new"]]
+    salt = (subject_id, rid, seed)
+    out: list[dict[str, Any]] = []
+
+    subject_names = graph.names.get(subject_id, [sample["subject"]])
+    # an alias that holds the label ("Paris, France") would not test the alias
+    aliases = [
+        a
+        for a in subject_names[1:]
+        if good_alias(a, sample["subject"]) and not contains(a, sample["subject"])
+    ]
+    for alias in stable_order(aliases, "aliasing", *salt)[:MAX_ALIASES]:
+        out.append(_probe(relation.render_prompt(alias), target_answers, "subject_aliasing"))
+
+    if target_id and composable(relation):
+        lead = f"the {relation.label} of {sample['subject']}"
+        hops = graph.hops.get(target_id, {})
+        for hop_rid in stable_order(sorted(r for r in hops if r in relations), "compositional", *salt)[
+            :MAX_HOPS
+        ]:
+            answers = [a for v in hops[hop_rid] if v != subject_id for a in graph.answers(v)]
+            prompt = relations[hop_rid].render_prompt(lead)
+            out.append(_probe(prompt[:1].upper() + prompt[1:], answers, "compositional"))
+
+    back = rid if rid in SYMMETRIC else INVERSE.get(rid)
+    if back in relations and relation.value_type == "item":
+        subject_answers = [
+            n for i, n in enumerate(subject_names) if i == 0 or good_alias(n, subject_names[0])
+        ]
+        out.append(_probe(relations[back].render_prompt(sample["target_new"]), subject_answers, "logical"))
+
+    if relation.cardinality == "multi":
+        replaced = (
+            {sample["target_new"], sample.get("target_true") or ""}
+            if sample["edit_kind"] == "counterfactual"
+            else {sample["target_new"]}
+        )
+        others = [f for f in graph.by_case.get((subject_id, rid), []) if f["object_label"] not in replaced]
+        keyed = {f["object_label"]: f for f in others}
+        for label in stable_order(sorted(keyed), "preservation", *salt)[:MAX_PRESERVED]:
+            f = keyed[label]
+            names = graph.answers(f["object_id"]) if f.get("object_id") else [label]
+            out.append(_probe(sample["prompt"], names, "preservation"))
+    # a probe whose prompt gives its answer away tests nothing
+    kept = [p for p in out if p["answers"] and not any(contains(p["prompt"], a) for a in p["answers"])]
+    if dropped is not None:
+        dropped.update(p["kind"] for p in out if p not in kept)
+    return kept
+
+
+def _probe(prompt: str, answers: Iterable[str], kind: str) -> dict[str, Any]:
+    return {"prompt": prompt, "answers": list(dict.fromkeys(a for a in answers if a)), "kind": kind}
+
+
+def add_probes(
+    source: Source,
+    relations: RelationSet,
+    samples: list[dict[str, Any]],
+    facts: Iterable[dict[str, Any]],
+    seed: int,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Every sample with its ``question`` and ``portability``; the report gives, per property and
+    overall, the share of cases with each portability kind."""
+    graph = Graph.from_facts(facts)
+    targets = [
+        graph.object_ids[(s["relation_id"], s["target_new"])]
+        for s in samples
+        if (s["relation_id"], s["target_new"]) in graph.object_ids and composable(relations[s["relation_id"]])
+    ]
+    fetched = read_hops(source, graph, targets, relations) if targets else {"targets": 0, "hop_rows": 0}
+    out = []
+    dropped: Counter[str] = Counter()
+    for s in samples:
+        relation = relations[s["relation_id"]]
+        out.append(
+            {
+                **s,
+                "question": relation.render_question(s["subject"]),
+                "portability": probes(s, relations, graph, seed, dropped),
+            }
+        )
+    return out, {
+        **fetched,
+        **portability_shares(out),
+        "dropped_answer_in_prompt": dict(sorted(dropped.items())),
+    }
+
+
+def portability_shares(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Share of cases with at least one probe of each kind, overall and per property."""
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for s in samples:
+        groups[s["property"]].append(s)
+        groups["all"].append(s)
+    shares: dict[str, dict[str, float]] = {}
+    probes_per_kind: Counter[str] = Counter()
+    for name, rows in sorted(groups.items()):
+        have = Counter(kind for r in rows for kind in {p["kind"] for p in r["portability"]})
+        shares[name] = {k: round(have[k] / len(rows), 4) for k in PORTABILITY_KINDS}
+    for s in samples:
+        probes_per_kind.update(p["kind"] for p in s["portability"])
+    return {"share_with_kind": shares, "probes": {k: probes_per_kind[k] for k in PORTABILITY_KINDS}}

@@ -1,0 +1,26 @@
+-- Views over an ingest folder, created once per connection. {statements} {terms} {sitelinks} {stats}
+-- are the folder's Parquet globs (filled by source.py; never user input).
+CREATE VIEW statements AS SELECT * FROM read_parquet('{statements}');
+CREATE VIEW terms AS SELECT * FROM read_parquet('{terms}');
+CREATE VIEW sitelinks AS SELECT * FROM read_parquet('{sitelinks}');
+CREATE VIEW stats AS SELECT * FROM read_parquet('{stats}');
+-- Truthy statements (WDQS' wdt: triples): the best non-deprecated rank of each (subject, property)
+-- group, and a value (somevalue / novalue carry no fact). Table macros, so that the relation (and
+-- item) filter is applied while scanning, before the ranks are compared: both are partition keys
+-- of the rank window, so filtering first gives the same rows.
+CREATE MACRO truthy_on(props) AS TABLE
+SELECT * EXCLUDE (level, best) FROM (
+    SELECT *,
+           CASE rank WHEN 'preferred' THEN 2 ELSE 1 END AS level,
+           max(CASE rank WHEN 'preferred' THEN 2 ELSE 1 END) OVER (PARTITION BY subject_id, property) AS best
+    FROM statements
+    WHERE property = ANY(props) AND rank <> 'deprecated'
+) WHERE level = best AND value_type NOT IN ('somevalue', 'novalue');
+CREATE MACRO truthy_of(items, props) AS TABLE
+SELECT * EXCLUDE (level, best) FROM (
+    SELECT *,
+           CASE rank WHEN 'preferred' THEN 2 ELSE 1 END AS level,
+           max(CASE rank WHEN 'preferred' THEN 2 ELSE 1 END) OVER (PARTITION BY subject_id, property) AS best
+    FROM statements
+    WHERE subject_id = ANY(items) AND property = ANY(props) AND rank <> 'deprecated'
+) WHERE level = best AND value_type NOT IN ('somevalue', 'novalue');
