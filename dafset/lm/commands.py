@@ -16,7 +16,7 @@ def toy_model(
         typer.Option(
             "--sentences-from",
             help="Where the training facts come from: 'sample' (the bundled sample) or 'bear' "
-            "(BEAR-big's ~41k real facts in the fixtures dir; a stronger toy).",
+            "(BEAR-big's ~20k real facts on our relations in the fixtures dir; a stronger toy).",
         ),
     ] = "sample",
     steps: Annotated[int, typer.Option("--steps", min=1, help="Training steps.")] = 200,

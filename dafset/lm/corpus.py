@@ -1,7 +1,7 @@
 """The toy model's training text: relation statements rendered over real Wikidata facts.
 
 Facts come from the bundled sample (``source="sample"``, the default) or from BEAR's larger set of
-real facts in the read-only fixtures (``source="bear"``, ~41k facts, for a stronger toy).
+real facts in the read-only fixtures (``source="bear"``, ~20k facts on our relations, for a stronger toy).
 Frequencies must vary so that the toy's likelihoods mean something: objects repeat naturally
 (countries, cities), and each subject's facts are repeated a Zipf-like number of times (1 to
 ``max_repeat``), chosen by a seeded hash.
