@@ -24,9 +24,7 @@ def _register() -> None:
     app.command("sample")(build_commands.sample)
     app.command("sample-dump")(build_commands.sample_dump)
     app.command("dump-stats")(build_commands.dump_stats)
-    from dafset.sources.dump import commands as dump_commands
-
-    app.command("ingest-dump")(dump_commands.ingest_dump)
+    app.command("ingest-dump")(build_commands.ingest_dump)
     try:
         from dafset.lm import commands as lm_commands
     except ImportError:  # the lm area is optional until it lands

@@ -1,4 +1,5 @@
-"""``dafset build | stats | export | sample``: typer-annotated functions registered by ``dafset.cli``.
+"""``dafset build | stats | export | sample | sample-dump | ingest-dump | dump-stats``: typer-annotated
+functions registered by ``dafset.cli``.
 
 Errors of ours (DafsetError) print as one line and exit 2; heavy imports stay inside the bodies.
 """
@@ -17,8 +18,11 @@ import typer
 from dafset.errors import DafsetError
 
 
-def _fail(exc: DafsetError) -> None:
-    typer.echo(f"error: {_as_option(' '.join(str(exc).split()))}", err=True)
+def _fail(exc: DafsetError, *, name_options: bool = True) -> None:
+    """One error line, exit 2. ``name_options``: a config field is named as the option typed
+    (off for commands whose messages name their own arguments)."""
+    message = " ".join(str(exc).split())
+    typer.echo(f"error: {_as_option(message) if name_options else message}", err=True)
     raise typer.Exit(2)
 
 
@@ -193,6 +197,36 @@ def sample_dump(
         _fail(exc)
         return
     typer.echo(f"wrote {out} ({counts['items']} items, {counts['statements']} statements)")
+
+
+def ingest_dump(
+    dump: Annotated[
+        Path, typer.Argument(help="A Wikidata JSON dump: .json, .json.gz or .json.bz2 (local file).")
+    ],
+    out: Annotated[Path, typer.Option(help="Folder for the Parquet tables and ingest.json.")],
+    shards: Annotated[
+        int | None, typer.Option(help="Byte-range shards (default: one per 256 MiB, at most 400).")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Processes working on shards at once.")] = 1,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every shard.")] = False,
+) -> None:
+    """Flatten a Wikidata JSON dump into Parquet tables (statements, terms, sitelinks)."""
+    from dafset.sources.dump.ingest import ingest_dump as run
+
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s"
+    )
+    try:
+        report = run(dump, out, shards=shards, workers=workers)
+    except DafsetError as exc:
+        _fail(exc, name_options=False)
+        return
+    resumed = f", {report.resumed} already done" if report.resumed else ""
+    typer.echo(
+        f"ingested {report.entities} entities, {report.statements} statements into {out} "
+        f"({len(report.shards)} shards{resumed}; {report.malformed} malformed lines; "
+        f"{report.seconds:.1f} s; peak {report.peak_rss_mb:.0f} MB per worker)"
+    )
 
 
 def dump_stats(

@@ -135,10 +135,14 @@ def dafnet_record(row: Mapping[str, Any]) -> dict[str, Any] | str:
     return rec
 
 
-def _write_dafnet(out: Path, prop: str, rows: list[dict[str, Any]], report: ExportReport) -> None:
+def _write_records(
+    out: Path, prop: str, rows: list[dict[str, Any]], make: Callable[[Any], dict[str, Any] | str], report: ExportReport
+) -> list[dict[str, Any]]:
+    """``<prop>.json`` of the rows ``make`` turns into records; a row it answers with a reason
+    (a string) is skipped and counted under that reason."""
     records, skipped = [], Counter()
     for row in rows:
-        rec = dafnet_record(row)
+        rec = make(row)
         if isinstance(rec, str):
             skipped[rec] += 1
         else:
@@ -148,6 +152,11 @@ def _write_dafnet(out: Path, prop: str, rows: list[dict[str, Any]], report: Expo
     report.files[prop] = path
     report.written[prop] = len(records)
     report.skipped[prop] = dict(skipped)
+    return records
+
+
+def _write_dafnet(out: Path, prop: str, rows: list[dict[str, Any]], report: ExportReport) -> None:
+    _write_records(out, prop, rows, dafnet_record, report)
 
 
 def export_dafnet(snapshot_dir: str | Path, out_dir: str | Path, split: str = "train") -> ExportReport:
@@ -258,19 +267,8 @@ def edit_inputs(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _write_easyedit(out: Path, prop: str, rows: list[dict[str, Any]], report: ExportReport) -> None:
-    records, skipped = [], Counter()
-    for row in rows:
-        rec = knowedit_record(row)
-        if isinstance(rec, str):
-            skipped[rec] += 1
-        else:
-            records.append(rec)
-    path = out / f"{prop}.json"
-    _write_json(path, records)
+    records = _write_records(out, prop, rows, knowedit_record, report)
     _write_json(out / f"{prop}_edit_inputs.json", edit_inputs(records))
-    report.files[prop] = path
-    report.written[prop] = len(records)
-    report.skipped[prop] = dict(skipped)
 
 
 def export_easyedit(snapshot_dir: str | Path, out_dir: str | Path, split: str = "test") -> ExportReport:
