@@ -61,3 +61,16 @@ from standins.fixtures import (  # noqa: E402, F401
     recorded_server,
     sample_oxigraph,
 )
+
+
+@pytest.fixture(scope="session")
+def sample_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``latest`` of one default sample build (no model), shared by the tests that only read it."""
+    from typer.testing import CliRunner
+
+    from dafset.cli import app
+
+    out = tmp_path_factory.mktemp("sample-build")
+    result = CliRunner().invoke(app, ["build", "--source", "sample", "--out", str(out), "--no-figures"])
+    assert result.exit_code == 0, result.output
+    return out / "latest"

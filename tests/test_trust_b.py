@@ -12,12 +12,10 @@ from pathlib import Path
 
 import datasets
 import pytest
-from typer.testing import CliRunner
 
 from dafset.build.portability import Graph, composable, good_alias, probes
 from dafset.build.robust import broken_variant_rule, variant
 from dafset.build.rules import contains
-from dafset.cli import app
 from dafset.lm.filters import PAIR_MARGIN, pair_apart, sentiment_score, wrong_polarity
 from dafset.publish.export import export_dafnet, export_easyedit
 from dafset.relations import load_relations
@@ -26,11 +24,8 @@ from dafset.sources.sample.source import SampleSource
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("trust-b")
-    result = CliRunner().invoke(app, ["build", "--source", "sample", "--out", str(out), "--no-figures"])
-    assert result.exit_code == 0, result.output
-    return out / "latest"
+def built(sample_build: Path) -> Path:
+    return sample_build
 
 
 @pytest.fixture(scope="module")

@@ -13,12 +13,10 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-from typer.testing import CliRunner
 
 from dafset.build.assemble import MAX_RELATION_SHARE, MIN_PROBES
 from dafset.build.rules import RULES, broken_rule
 from dafset.build.wording import YEAR_OR_MONTH, junk_alias, missing_article
-from dafset.cli import app
 from dafset.publish.split import assign_split
 from dafset.schema import LOCALITY_KINDS, PROPERTIES
 
@@ -26,11 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("trust")
-    result = CliRunner().invoke(app, ["build", "--source", "sample", "--out", str(out), "--no-figures"])
-    assert result.exit_code == 0, result.output
-    return out / "latest"
+def built(sample_build: Path) -> Path:
+    return sample_build
 
 
 @pytest.fixture(scope="module")
