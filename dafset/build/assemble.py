@@ -26,7 +26,7 @@ from dafset.errors import DafsetError
 from dafset.hashing import stable_hash
 from dafset.properties import long_tail as lt
 from dafset.properties.facts import ended_before
-from dafset.publish.split import assign_split
+from dafset.publish.split import SPLITS, assign_split
 from dafset.relations import RelationSet
 
 EDIT_KIND = {
@@ -202,15 +202,16 @@ def cap_relations(samples: list[dict[str, Any]], drops: Counter[str]) -> list[di
     return kept
 
 
+def split_of(cfg: BuildConfig) -> Callable[[dict[str, Any]], str]:
+    """The split a case will land in (the publisher's stable hash of its fact)."""
+    ratios = dict(zip(SPLITS, cfg.split_ratios, strict=True))
+    return lambda sample: assign_split(sample["subject_id"], sample["relation_id"], ratios)
+
+
 def add_locality(run: Assembly, cfg: BuildConfig) -> dict[str, Any]:
     """Probes for every case, from facts that are no case of the build; leaks are counted and
     must be zero."""
-    ratios = dict(zip(("train", "validation", "test"), cfg.split_ratios, strict=True))
-
-    def split_of(sample: dict[str, Any]) -> str:
-        return assign_split(sample["subject_id"], sample["relation_id"], ratios)
-
-    pool = LocalityPool(run.index, run.relations, run.samples, run.fits, split_of, cfg.seed)
+    pool = LocalityPool(run.index, run.relations, run.samples, run.fits, split_of(cfg), cfg.seed)
     for sample in run.samples:
         sample["locality"] = pool.probes(sample)
     leaked = _check_leaks(run, cfg)
@@ -226,8 +227,7 @@ def add_locality(run: Assembly, cfg: BuildConfig) -> dict[str, Any]:
 
 def _check_leaks(run: Assembly, cfg: BuildConfig) -> int:
     """No probe may repeat an edit prompt of another split: fail the build, never publish a leak."""
-    ratios = dict(zip(("train", "validation", "test"), cfg.split_ratios, strict=True))
-    leaked = leaks(run.samples, lambda s: assign_split(s["subject_id"], s["relation_id"], ratios))
+    leaked = leaks(run.samples, split_of(cfg))
     if leaked:
         raise DafsetError(f"assemble: {leaked} locality probe(s) repeat an edit prompt of another split")
     return leaked
