@@ -16,12 +16,13 @@ from typing import Annotated
 import typer
 
 from dafset.errors import DafsetError
+from dafset.terminal import terminal_safe
 
 
 def _fail(exc: DafsetError, *, name_options: bool = True) -> None:
     """One error line, exit 2. ``name_options``: a config field is named as the option typed
     (off for commands whose messages name their own arguments)."""
-    message = " ".join(str(exc).split())
+    message = terminal_safe(" ".join(str(exc).split()))
     typer.echo(f"error: {_as_option(message) if name_options else message}", err=True)
     raise typer.Exit(2)
 
@@ -66,6 +67,10 @@ def build(
     endpoint: Annotated[
         str | None, typer.Option(help="SPARQL endpoint for --source live (sets DAFSET_SPARQL_ENDPOINT).")
     ] = None,
+    contact: Annotated[
+        str | None,
+        typer.Option(help="Live runs: your e-mail or web page for Wikimedia's User-Agent (sets DAFSET_CONTACT)."),
+    ] = None,
     recent: Annotated[int, typer.Option(help="Max recent samples.")] = 400,
     popular: Annotated[int, typer.Option(help="Max popular samples.")] = 400,
     long_tail: Annotated[int, typer.Option(help="Max long-tail samples (shared by the criteria).")] = 600,
@@ -92,10 +97,12 @@ def build(
     from dafset.errors import ConfigError
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
-    if endpoint:
-        import os
+    import os
 
+    if endpoint:
         os.environ["DAFSET_SPARQL_ENDPOINT"] = endpoint  # read through dafset.settings, like the flow
+    if contact is not None:
+        os.environ["DAFSET_CONTACT"] = contact
     try:
         for option, value in (("out", out), ("previous", previous)):
             if value is not None and not value.strip():
