@@ -21,10 +21,11 @@ from typing import Annotated, Any
 import typer
 
 from dafset.errors import DafsetError
+from dafset.terminal import terminal_safe
 
 
 def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(f"error: {terminal_safe(' '.join(message.split()))}", err=True)
     raise typer.Exit(1)
 
 
@@ -149,6 +150,8 @@ def train(
             result = run_train(lm, tok, sources, ecfg, tcfg, out_dir=stage, progress=progress, meta=meta)
     except (DafsetError, ValueError) as exc:
         _fail(str(exc))
+    except OSError as exc:
+        _fail(f"{exc.filename}: {exc.strerror or exc}")
     last = result.history[-1]
     typer.echo(
         f"saved {out} after {last['step']} steps: loss {last['loss']:.4f}, rel {last['rel']:.4f}, n_max {last['n_max']}"
@@ -192,6 +195,7 @@ def evaluate(
     """Sequential-editing evaluation (chunks of T edits, restore between chunks): Rel / Gen /
     Gen(other subject) / Loc, fact accuracy and per-case scores."""
     from dafset.trainer.config import EditorConfig, EvalConfig, apply_settings
+    from dafset.trainer.editor import read_checkpoint_meta
     from dafset.trainer.outputs import check_result_out
 
     cfg = EvalConfig()
@@ -211,6 +215,8 @@ def evaluate(
         _fail(f"--last-blocks {blocks}: must be >= 1")
     try:
         check_result_out(out or Path(f"eval-{method or 'ft'}-{cfg.split}.json"))
+        if editor is not None:
+            read_checkpoint_meta(editor)  # a folder that is no checkpoint fails before the model loads
         doc, path = _run_eval(
             data,
             model,
@@ -230,6 +236,8 @@ def evaluate(
         )
     except (DafsetError, ValueError) as exc:
         _fail(str(exc))
+    except OSError as exc:
+        _fail(f"{exc.filename}: {exc.strerror or exc}")
     print_table(doc)
     typer.echo(f"wrote {path}")
 
