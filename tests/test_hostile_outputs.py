@@ -344,3 +344,10 @@ def test_17_no_request_can_carry_an_empty_contact(monkeypatch: pytest.MonkeyPatc
         _ = Settings().user_agent
     monkeypatch.setenv("DAFSET_CONTACT", "ops@example.org")
     assert "(ops@example.org)" in Settings().user_agent
+
+
+def test_6_train_refuses_a_tampered_snapshot_before_loading_the_model(root: Path, tmp_path: Path) -> None:
+    _rewrite(_shard(root), _prompts_as_integers)
+    result = run("train", "--data", str(root / "latest"), "--model", str(tmp_path / "none"),
+                 "--out", str(tmp_path / "ckpt"))  # fmt: skip
+    refused(result, "manifest.json", code=1)

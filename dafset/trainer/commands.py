@@ -134,9 +134,9 @@ def train(
         tcfg.configs = configs or tcfg.configs
         tcfg.split = split or tcfg.split
         check_checkpoint_out(out)
+        sources = load_cases(data, fmt, tcfg.split, tcfg.configs)  # type: ignore[arg-type]
         dev = _device(device)
         lm, tok = load_model(model, dev, dtype)
-        sources = load_cases(data, fmt, tcfg.split, tcfg.configs)  # type: ignore[arg-type]
         meta = {
             "model": model,
             "data": {
