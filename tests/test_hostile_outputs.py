@@ -348,6 +348,10 @@ def test_17_no_request_can_carry_an_empty_contact(monkeypatch: pytest.MonkeyPatc
 
 def test_6_train_refuses_a_tampered_snapshot_before_loading_the_model(root: Path, tmp_path: Path) -> None:
     _rewrite(_shard(root), _prompts_as_integers)
-    result = run("train", "--data", str(root / "latest"), "--model", str(tmp_path / "none"),
+    model = tmp_path / "model"  # passes the cheap folder check; loading it would fail
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    (model / "model.safetensors").write_bytes(b"")
+    result = run("train", "--data", str(root / "latest"), "--model", str(model),
                  "--out", str(tmp_path / "ckpt"))  # fmt: skip
     refused(result, "manifest.json", code=1)

@@ -118,6 +118,7 @@ def train(
 ) -> None:
     """Meta-train a DAFNet (or MEND) editor for a model on edit cases. Every hyperparameter is a
     config field set with --set key=value (defaults: the DAFNet reference's)."""
+    from dafset.lm.load import check_model_dir
     from dafset.trainer.config import EditorConfig, TrainConfig, apply_settings
     from dafset.trainer.data import load_cases
     from dafset.trainer.outputs import check_checkpoint_out, staged_checkpoint
@@ -134,6 +135,7 @@ def train(
         tcfg.configs = configs or tcfg.configs
         tcfg.split = split or tcfg.split
         check_checkpoint_out(out)
+        check_model_dir(model)  # cheap: a refused model folder is named before the data is read
         sources = load_cases(data, fmt, tcfg.split, tcfg.configs)  # type: ignore[arg-type]
         dev = _device(device)
         lm, tok = load_model(model, dev, dtype)
