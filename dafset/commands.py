@@ -6,24 +6,37 @@ Errors of ours (DafsetError) print as one line and exit 2; heavy imports stay in
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import re
 import sys
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from dafset.errors import DafsetError
+from dafset.terminal import terminal_safe
 
 
 def _fail(exc: DafsetError, *, name_options: bool = True) -> None:
     """One error line, exit 2. ``name_options``: a config field is named as the option typed
     (off for commands whose messages name their own arguments)."""
-    message = " ".join(str(exc).split())
+    message = terminal_safe(" ".join(str(exc).split()))
     typer.echo(f"error: {_as_option(message) if name_options else message}", err=True)
     raise typer.Exit(2)
+
+
+def _path_error(exc: OSError) -> DafsetError:
+    """An OS error on a path the user gave (a file where a folder belongs, a symlink loop, no
+    permission, a full disk) as one line naming the path."""
+    where = exc.filename if exc.filename is not None else "?"
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.EEXIST and Path(str(where)).is_symlink():
+        reason = "a symlink that leads nowhere (a loop, or a missing target)"
+    return DafsetError(f"{where}: {reason}")
 
 
 _FIELD = re.compile(r"^(?:sizes\.)?([a-z_]+): ")
@@ -66,6 +79,10 @@ def build(
     endpoint: Annotated[
         str | None, typer.Option(help="SPARQL endpoint for --source live (sets DAFSET_SPARQL_ENDPOINT).")
     ] = None,
+    contact: Annotated[
+        str | None,
+        typer.Option(help="Live runs: your e-mail or web page for Wikimedia's User-Agent (sets DAFSET_CONTACT)."),
+    ] = None,
     recent: Annotated[int, typer.Option(help="Max recent samples.")] = 400,
     popular: Annotated[int, typer.Option(help="Max popular samples.")] = 400,
     long_tail: Annotated[int, typer.Option(help="Max long-tail samples (shared by the criteria).")] = 600,
@@ -92,10 +109,12 @@ def build(
     from dafset.errors import ConfigError
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
-    if endpoint:
-        import os
+    import os
 
+    if endpoint:
         os.environ["DAFSET_SPARQL_ENDPOINT"] = endpoint  # read through dafset.settings, like the flow
+    if contact is not None:
+        os.environ["DAFSET_CONTACT"] = contact
     try:
         for option, value in (("out", out), ("previous", previous)):
             if value is not None and not value.strip():
@@ -122,6 +141,9 @@ def build(
     except DafsetError as exc:
         _fail(exc)
         return
+    except OSError as exc:
+        _fail(_path_error(exc), name_options=False)
+        return
     counts = ", ".join(f"{k} {v}" for k, v in sorted(result.counts.items()))
     typer.echo(f"published {result.snapshot_dir} in {result.seconds:.1f} s ({counts})")
 
@@ -144,6 +166,8 @@ def stats(
             print_stats(path)
     except DafsetError as exc:
         _fail(exc)
+    except OSError as exc:
+        _fail(_path_error(exc), name_options=False)
 
 
 def export(
@@ -164,6 +188,9 @@ def export(
             raise DafsetError(f"--format: expected 'dafnet' or 'easyedit', got {format!r}")
     except DafsetError as exc:
         _fail(exc)
+        return
+    except OSError as exc:
+        _fail(_path_error(exc), name_options=False)
         return
     typer.echo(f"wrote {written}")
 
@@ -217,9 +244,23 @@ def ingest_dump(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s"
     )
     try:
+        if out.exists() and not out.is_dir():
+            raise DafsetError(f"--out {out}: exists and is not a folder")
         report = run(dump, out, shards=shards, workers=workers)
     except DafsetError as exc:
         _fail(exc, name_options=False)
+        return
+    except BrokenProcessPool:
+        _fail(
+            DafsetError(
+                f"a worker process died while ingesting into {out} (killed, or out of memory?); "
+                "finished shards are kept: rerun the same command to resume, or use fewer --workers"
+            ),
+            name_options=False,
+        )
+        return
+    except OSError as exc:
+        _fail(_path_error(exc), name_options=False)
         return
     resumed = f", {report.resumed} already done" if report.resumed else ""
     typer.echo(
@@ -227,6 +268,20 @@ def ingest_dump(
         f"({len(report.shards)} shards{resumed}; {report.malformed} malformed lines; "
         f"{report.seconds:.1f} s; peak {report.peak_rss_mb:.0f} MB per worker)"
     )
+
+
+def _check_memory_limit(limit: str) -> None:
+    """DuckDB's own parser decides what a memory limit is (e.g. 2GB, 512MiB), before any work."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute("SELECT current_setting('memory_limit')")
+        con.execute(f"SET memory_limit = '{limit.replace(chr(39), '')}'")
+    except duckdb.Error:
+        raise DafsetError(f"--memory-limit: {limit!r} is not a size such as 2GB or 512MiB") from None
+    finally:
+        con.close()
 
 
 def dump_stats(
@@ -238,9 +293,12 @@ def dump_stats(
     ] = None,
 ) -> None:
     """Global per-entity statistics (frequency, in/out degree, sitelinks) -> stats/entities.parquet."""
+    import duckdb
+
     from dafset.sources.dump.stats import DuckLimits, dask_stats, duckdb_stats
 
     try:
+        _check_memory_limit(memory_limit)
         if engine == "duckdb":
             report = duckdb_stats(folder, DuckLimits(memory_limit=memory_limit))
         elif engine == "dask":
@@ -252,5 +310,11 @@ def dump_stats(
             raise DafsetError(f"--engine: expected 'duckdb' or 'dask', got {engine!r}")
     except DafsetError as exc:
         _fail(exc)
+        return
+    except duckdb.Error as exc:  # an unreadable table file: DuckDB's message names it
+        _fail(DafsetError(f"{folder}: {str(exc).splitlines()[0]}"))
+        return
+    except OSError as exc:
+        _fail(_path_error(exc), name_options=False)
         return
     typer.echo(f"{report['engine']}: {report['rows']} entities in {report['seconds']:.1f} s")

@@ -183,6 +183,20 @@ def validate(table: pa.Table, schema: pa.Schema, where: str) -> pa.Table:
     return table
 
 
+def check_file_schema(found: pa.Schema, schema: pa.Schema, where: str) -> None:
+    """A published file carries exactly its declared schema (we write it so): a column missing,
+    added or of another type means the file was not written by us, or was edited."""
+    names = set(found.names)
+    missing = [n for n in schema.names if n not in names]
+    extra = [n for n in found.names if n not in schema.names]
+    if missing or extra:
+        raise SchemaError(f"{where}: missing column(s) {missing}, unexpected column(s) {extra}")
+    for f in schema:
+        got = found.field(f.name).type
+        if not got.equals(f.type):
+            raise SchemaError(f"{where}: column '{f.name}' has type {got}, expected {f.type}")
+
+
 _ENUMS = {
     "property": PROPERTIES,
     "edit_kind": EDIT_KINDS,

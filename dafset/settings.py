@@ -7,8 +7,11 @@ module hard-codes a path or an endpoint.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from dafset.errors import ConfigError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
@@ -50,8 +53,9 @@ class Settings:
     wikipedia_api: str = field(default_factory=lambda: _env("WIKIPEDIA_API", WIKIPEDIA_API))
     pageviews_api: str = field(default_factory=lambda: _env("PAGEVIEWS_API", PAGEVIEWS_API))
 
-    # Wikimedia's User-Agent policy wants a tool name, version and a way to reach the operator.
-    contact: str = field(default_factory=lambda: _env("CONTACT", "https://github.com/dafset/dafset"))
+    # Wikimedia's User-Agent policy wants a tool name, version and a way to reach the operator:
+    # the person running the build, so there is no default (a live run without it stops at once).
+    contact: str = field(default_factory=lambda: _env("CONTACT", "").strip())
     http_timeout_s: float = field(default_factory=lambda: float(_env("HTTP_TIMEOUT_S", "60")))
     max_retries: int = field(default_factory=lambda: int(_env("MAX_RETRIES", "5")))
     maxlag_s: int = field(default_factory=lambda: int(_env("MAXLAG_S", "5")))
@@ -60,7 +64,22 @@ class Settings:
     def user_agent(self) -> str:
         from dafset import __version__
 
-        return f"dafset/{__version__} ({self.contact}) python-requests"
+        return f"dafset/{__version__} ({check_contact(self.contact)}) python-requests"
+
+
+_CONTACT = re.compile(r"^(?:[^@\s()]+@[^@\s()]+\.[^@\s()]+|https?://[^\s()]+\.[^\s()]+)$")
+
+
+def check_contact(contact: str) -> str:
+    """The operator's e-mail or web page, required before any request to Wikimedia."""
+    if not contact:
+        raise ConfigError(
+            "contact: live runs must say who runs them (Wikimedia's User-Agent policy): "
+            "set DAFSET_CONTACT=you@example.org or pass --contact"
+        )
+    if not _CONTACT.match(contact):
+        raise ConfigError(f"contact: {contact!r} is neither an e-mail address nor an http(s) URL")
+    return contact
 
 
 def get_settings() -> Settings:

@@ -144,6 +144,7 @@ def build_dafset(
     model: str | None = None,
     device: str | None = None,
     endpoint: str | None = None,
+    contact: str | None = None,
     window_days: int = 7,
     seed: int = 0,
     runner: Literal["thread", "dask"] = "thread",
@@ -158,6 +159,8 @@ def build_dafset(
     snapshot: ISO date; default the sample's as-of date (source=sample) or the scheduled day.
     sizes: upper bounds per property, e.g. {"recent": 50, "popular": 50, "long_tail": 60, "robust": 30}.
     endpoint: a SPARQL endpoint overriding DAFSET_SPARQL_ENDPOINT (source=live).
+    contact: your e-mail or web page for Wikimedia's User-Agent policy, overriding DAFSET_CONTACT
+    (a live run without either stops before its first request).
     dump_dir: source=dump: a folder of `dafset ingest-dump` + `dafset dump-stats` (flow ingest-dump);
     page views and revisions then come from ``dump_delegate``.
     previous: an earlier snapshot dir as the recency witness, or "none"; default the newest one.
@@ -170,6 +173,8 @@ def build_dafset(
     if not out.strip():
         raise ConfigError("out: empty path (give a folder)")
     parameters = dict(locals())  # for the summary artifact
+    if contact:
+        os.environ["DAFSET_CONTACT"] = contact  # read through dafset.settings, and sent to the tasks
     began = time.perf_counter()
     cfg = BuildConfig(
         snapshot=snapshot_date(snapshot, source, dump_delegate),
@@ -226,6 +231,7 @@ if __name__ == "__main__":  # the Dask runner spawns processes: keep module impo
     parser.add_argument("--dask-address")
     parser.add_argument("--dask-workers", type=int, default=2)
     parser.add_argument("--endpoint")
+    parser.add_argument("--contact")
     parser.add_argument("--model")
     args = parser.parse_args()
     print(
@@ -240,6 +246,7 @@ if __name__ == "__main__":  # the Dask runner spawns processes: keep module impo
             dask_address=args.dask_address,
             dask_workers=args.dask_workers,
             endpoint=args.endpoint,
+            contact=args.contact,
             model=args.model,
         )
     )

@@ -38,6 +38,7 @@ SERVICE_ENV = (
     "DAFSET_MEDIAWIKI_API",
     "DAFSET_WIKIPEDIA_API",
     "DAFSET_PAGEVIEWS_API",
+    "DAFSET_CONTACT",  # the User-Agent's contact: a Dask worker may not share our environment
 )
 
 # Under a week: next Monday's run never reuses last Monday's harvest, a rerun this week does.

@@ -49,6 +49,9 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     home = tmp_path_factory.getbasetemp() / "hf-home"
     monkeypatch.setenv("HF_HOME", str(home))
     monkeypatch.setenv("DAFSET_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "dafset-cache"))
+    # live clients refuse to run without a contact (Wikimedia's User-Agent policy); tests of that
+    # refusal remove it themselves
+    monkeypatch.setenv("DAFSET_CONTACT", "dafset-tests@example.org")
 
 
 # Stand-ins for Wikidata/Wikimedia (oxigraph serve + the recorded-response server): tests/standins/

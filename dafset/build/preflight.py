@@ -8,6 +8,7 @@ The option values themselves (sizes, dates, window) are checked by ``BuildConfig
 
 from __future__ import annotations
 
+import errno
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,9 @@ from typing import Any
 from dafset.build.previous import read_previous_facts
 from dafset.config import BuildConfig
 from dafset.errors import ConfigError
+from dafset.publish.place import foreign_entries
 from dafset.relations import Relation, RelationSet, load_relations
+from dafset.settings import check_contact, get_settings
 from dafset.templating import check_templates, render
 
 PROBE_SUBJECT = "Probe Subject"
@@ -26,6 +29,8 @@ PROBE_OBJECT = "Probe Object"
 def preflight(cfg: BuildConfig) -> RelationSet:
     """Check everything; return the loaded relations. Raises one-line ConfigErrors."""
     check_out(cfg.out)
+    if cfg.live_services:
+        check_contact(get_settings().contact)
     relations = load_relations()
     check_templates()
     for name, variables in template_probes(relations, with_model=cfg.model is not None):
@@ -43,9 +48,22 @@ def preflight(cfg: BuildConfig) -> RelationSet:
 
 
 def check_out(out: Path) -> None:
-    """The output folder is a folder we can write in (or can be made in one)."""
+    """The output folder is a folder we can write in (or can be made in one), and empty or a
+    build root: a build replaces the root's README.md, so it never runs among a user's files."""
+    try:
+        out.stat()
+    except OSError as exc:
+        if exc.errno != errno.ENOENT:  # a symlink loop, a name too long, no permission
+            raise ConfigError(f"out: {out}: {exc.strerror or exc}") from None
     if out.exists() and not out.is_dir():
         raise ConfigError(f"out: {out} exists and is not a folder")
+    foreign = foreign_entries(out)
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise ConfigError(
+            f"out: {out} holds files a build did not write ({shown}); "
+            "give an empty folder, a new one, or an earlier build's --out"
+        )
     existing = out
     while not existing.exists():
         existing = existing.parent

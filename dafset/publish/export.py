@@ -18,9 +18,10 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dafset.errors import DafsetError
+from dafset.errors import DafsetError, SchemaError
 from dafset.publish.layout import MANIFEST, resolve_snapshot, shard_files
-from dafset.schema import PROPERTIES, SAMPLE_SCHEMA
+from dafset.publish.manifest import verified_snapshot
+from dafset.schema import PROPERTIES, SAMPLE_SCHEMA, check_file_schema
 
 # EasyEdit's own stand-in when no ground truth is given (BaseEditor.edit)
 EASYEDIT_NO_GROUND_TRUTH = "<|endoftext|>"
@@ -75,7 +76,16 @@ def read_split(snapshot_dir: str | Path, config: str, split: str) -> pa.Table:
     files = shard_files(snap, config, split)
     if not files:
         return SAMPLE_SCHEMA.empty_table()
-    return pa.concat_tables(pq.read_table(f, schema=SAMPLE_SCHEMA) for f in files)
+    return pa.concat_tables(_read_shard(f) for f in files)
+
+
+def _read_shard(path: Path) -> pa.Table:
+    try:
+        check_file_schema(pq.read_schema(path), SAMPLE_SCHEMA, where=str(path))
+        return pq.read_table(path, schema=SAMPLE_SCHEMA)
+    except (pa.ArrowException, ValueError) as exc:
+        message = " ".join(str(exc).split())[:300]
+        raise SchemaError(f"{path}: not a DAFSet sample table ({message})") from None
 
 
 def _check_split(snap: Path, split: str) -> None:
@@ -96,7 +106,7 @@ def _export(
     split: str,
     write: Callable[[Path, str, list[dict[str, Any]], ExportReport], None],
 ) -> ExportReport:
-    snap = resolve_snapshot(snapshot_dir)
+    snap = verified_snapshot(snapshot_dir)
     _check_split(snap, split)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 
 import dafset
 from dafset.errors import PublishError
-from dafset.publish.layout import MANIFEST
+from dafset.publish.layout import DATA_DIR, MANIFEST, resolve_snapshot
 
 MANIFEST_VERSION = 1
 RESERVED = ("manifest_version", "dataset", "snapshot", "created_at", "code", "counts", "files")
@@ -107,11 +107,39 @@ def read_manifest(snapshot_dir: Path) -> dict[str, Any]:
     return orjson.loads((snapshot_dir / MANIFEST).read_bytes())
 
 
+def verified_snapshot(path: str | Path) -> Path:
+    """The snapshot at ``path`` (a snapshot dir or a build root), after checking every file against
+    its manifest: readers (stats, export, the trainer) never read a damaged or edited snapshot."""
+    snap = resolve_snapshot(path)
+    if not (snap / MANIFEST).is_file():
+        raise PublishError(f"{snap}: no {MANIFEST}, so its files cannot be verified; rebuild the snapshot")
+    try:
+        problems = verify_manifest(snap)
+    except (ValueError, KeyError, TypeError, OSError) as exc:  # orjson's decode error is a ValueError
+        raise PublishError(f"{snap / MANIFEST}: unreadable ({type(exc).__name__}: {exc})") from None
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise PublishError(
+            f"{snap} does not match its {MANIFEST}: {problems[0]}{more}; rebuild it or restore the files"
+        )
+    return snap
+
+
 def verify_manifest(snapshot_dir: Path) -> list[str]:
-    """Problems found checking every listed file's size, sha256 and row count (empty = fine)."""
+    """Problems found checking every listed file's size, sha256 and row count, and every data
+    shard being listed (empty = fine)."""
     problems = []
-    for entry in read_manifest(snapshot_dir)["files"]:
+    entries = read_manifest(snapshot_dir)["files"]
+    listed = {entry["path"] for entry in entries}
+    root = snapshot_dir.resolve()
+    for shard in sorted((snapshot_dir / DATA_DIR).rglob("*.parquet")):
+        if shard.relative_to(snapshot_dir).as_posix() not in listed:
+            problems.append(f"{shard.relative_to(snapshot_dir).as_posix()}: not in the manifest")
+    for entry in entries:
         path = snapshot_dir / entry["path"]
+        if not path.resolve().is_relative_to(root):
+            problems.append(f"{entry['path']}: outside the snapshot")
+            continue
         if not path.is_file():
             problems.append(f"{entry['path']}: missing")
             continue

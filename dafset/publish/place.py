@@ -30,6 +30,38 @@ from dafset.publish.layout import CARD, LATEST_FILE, LATEST_LINK, SNAPSHOTS_DIR
 
 PUBLISH_LOCK = ".publish.lock"  # held while a snapshot is swapped in and latest moves (seconds)
 BUILD_LOCK = ".build.lock"  # held by a whole build, from its checks to its publish
+ROOT_CARD_HEADING = "# DAFSet build root"  # marks the root's README.md as ours (we replace it)
+# Every name a build root may hold: what we write, the flow's result store, our temp names.
+ROOT_NAMES = {SNAPSHOTS_DIR, LATEST_LINK, LATEST_FILE, CARD, PUBLISH_LOCK, BUILD_LOCK, ".prefect-results"}
+ROOT_TEMP_PREFIXES = (".latest-", ".dafset-probe-")
+
+
+# -- what a build root may hold ----------------------------------------------------------------------
+
+
+def foreign_entries(root: Path) -> list[str]:
+    """Names in ``root`` that no build wrote. A build replaces the root's ``README.md`` and
+    ``LATEST``, so it must never run in a folder holding someone else's files."""
+    if not root.is_dir():
+        return []
+    foreign = []
+    for entry in sorted(root.iterdir(), key=lambda p: p.name):
+        name = entry.name
+        if name == CARD:
+            if not _is_root_card(entry):
+                foreign.append(name)
+        elif name not in ROOT_NAMES and not name.startswith(ROOT_TEMP_PREFIXES):
+            foreign.append(name)
+    return foreign
+
+
+def _is_root_card(path: Path) -> bool:
+    try:
+        with path.open("r", encoding="utf-8", errors="replace") as f:
+            head = f.read(1 << 16)  # the card's front matter is a few KB; the heading follows it
+    except OSError:
+        return False
+    return ROOT_CARD_HEADING in head
 
 
 # -- locks ------------------------------------------------------------------------------------------
@@ -163,7 +195,7 @@ def root_card(root: Path, snapshot: str) -> str:
             paths = entry["path"]
             entry["path"] = [prefix + p for p in paths] if isinstance(paths, list) else prefix + paths
     body = (
-        f"# DAFSet build root\n\nThis folder holds every published snapshot under `{SNAPSHOTS_DIR}/`. "
+        f"{ROOT_CARD_HEADING}\n\nThis folder holds every published snapshot under `{SNAPSHOTS_DIR}/`. "
         f"`load_dataset(<this folder>)` loads the latest one, `{snapshot}` (also at `{LATEST_LINK}/`, "
         f"whose card describes it); load `{SNAPSHOTS_DIR}/<date>` for another.\n"
     )

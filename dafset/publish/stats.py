@@ -11,11 +11,15 @@ from typing import Any
 import duckdb
 import orjson
 import pandas as pd
+import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from dafset.publish.layout import ALL_CONFIG, MANIFEST, resolve_snapshot, shard_files
-from dafset.schema import PORTABILITY_KINDS, PROPERTIES
+from dafset.publish.layout import ALL_CONFIG, MANIFEST, shard_files
+from dafset.publish.manifest import verified_snapshot
+from dafset.schema import PORTABILITY_KINDS, PROPERTIES, SAMPLE_SCHEMA, check_file_schema
+from dafset.terminal import terminal_safe
 
 _SPLIT_RE = r"([A-Za-z][A-Za-z0-9_]*)-[0-9]{5}-of-[0-9]{5}\.parquet$"
 _SPLIT_ORDER = ("train", "validation", "test")
@@ -67,9 +71,11 @@ def _order_splits(names: set[str]) -> list[str]:
 
 def compute_stats(path: str | Path) -> SnapshotStats:
     """Counts for a snapshot dir, or for a root whose ``latest`` points at one."""
-    snap = resolve_snapshot(path)
-    manifest = orjson.loads((snap / MANIFEST).read_bytes()) if (snap / MANIFEST).is_file() else {}
+    snap = verified_snapshot(path)
+    manifest = orjson.loads((snap / MANIFEST).read_bytes())
     files = [str(p) for c in PROPERTIES for p in shard_files(snap, c)]
+    for file in files:  # a shard of another schema is named here, not in a DuckDB binder error
+        check_file_schema(pq.read_schema(file), SAMPLE_SCHEMA, where=file)
     con = duckdb.connect()
     try:
         con.execute("SET threads TO 2")  # shared machines; the data is small
@@ -135,8 +141,13 @@ def _rich_table(title: str, df: pd.DataFrame) -> Table:
         numeric = pd.api.types.is_numeric_dtype(df[col])
         table.add_column(str(col), justify="right" if numeric else "left")
     for row in df.itertuples(index=False):
-        table.add_row(*(f"{v:,}" if isinstance(v, int) else str(v) for v in (_py(x) for x in row)))
+        # Text, not str: a label is never read as rich markup, and its control characters are escaped
+        table.add_row(*(Text(_cell(_py(x))) for x in row))
     return table
+
+
+def _cell(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else terminal_safe(str(value))
 
 
 def _py(v: Any) -> Any:
@@ -148,9 +159,8 @@ def print_stats(path: str | Path, console: Console | None = None) -> SnapshotSta
     stats = compute_stats(path)
     console = console or Console()
     m = stats.manifest
-    console.print(
-        f"[bold]DAFSet snapshot[/bold] {m.get('snapshot', stats.snapshot_dir.name)}  ({stats.snapshot_dir})"
-    )
+    name = terminal_safe(f"{m.get('snapshot', stats.snapshot_dir.name)}  ({stats.snapshot_dir})")
+    console.print(Text.assemble(("DAFSet snapshot", "bold"), " ", name))
     code = m.get("code", {})
     for key, value in (
         ("created", m.get("created_at")),
@@ -162,7 +172,7 @@ def print_stats(path: str | Path, console: Console | None = None) -> SnapshotSta
         ),
     ):
         if value:
-            console.print(f"  {key}: {value}")
+            console.print(Text(f"  {key}: {terminal_safe(str(value))}"))
     by_config = stats.pivot("by_config")
     order = {c: i for i, c in enumerate((*PROPERTIES, ALL_CONFIG))}
     by_config = by_config.sort_values("config", key=lambda s: s.map(order)).reset_index(drop=True)
@@ -177,5 +187,5 @@ def print_stats(path: str | Path, console: Console | None = None) -> SnapshotSta
         rows = [{"config": c, **{k: f"{100 * v.get(k, 0):.1f}%" for k in kinds}} for c, v in shares.items()]
         console.print(_rich_table("Cases with a portability probe of each kind", pd.DataFrame(rows)))
     for problem in stats.mismatches:
-        console.print(f"[red]mismatch[/red] {problem}")
+        console.print(Text.assemble(("mismatch", "red"), " ", terminal_safe(problem)))
     return stats

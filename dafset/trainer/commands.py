@@ -21,10 +21,11 @@ from typing import Annotated, Any
 import typer
 
 from dafset.errors import DafsetError
+from dafset.terminal import terminal_safe
 
 
 def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(f"error: {terminal_safe(' '.join(message.split()))}", err=True)
     raise typer.Exit(1)
 
 
@@ -56,14 +57,29 @@ SET_HELP = (
 CONFIG_HELP = "JSON file of settings ({key: value}, or {'editor': {...}, 'train': {...}, 'eval': {...}} as in a result file); --set wins"
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a settings file is a few hundred bytes; /dev/zero is not one
+
+
+def _read_config(path: Path) -> Any:
+    """--config FILE as JSON, read with a size cap (a device or a huge file is refused, not read)."""
+    try:
+        with path.open("rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise DafsetError(f"--config {path}: cannot read ({exc.strerror or exc})") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise DafsetError(f"--config {path}: larger than {MAX_CONFIG_BYTES} bytes; not a settings file")
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise DafsetError(f"--config {path}: not JSON ({exc})") from None
+
+
 def _settings(config_file: Path | None, settings: list[str] | None) -> list[str]:
     """The settings of --config FILE then --set, as key=value strings."""
     out: list[str] = []
     if config_file is not None:
-        try:
-            data = json.loads(config_file.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise DafsetError(f"{config_file}: cannot read settings JSON ({exc})") from exc
+        data = _read_config(config_file)
         if not isinstance(data, dict):
             raise DafsetError(f"{config_file}: expected a JSON object of settings")
         flat: dict[str, Any] = {}
@@ -102,8 +118,10 @@ def train(
 ) -> None:
     """Meta-train a DAFNet (or MEND) editor for a model on edit cases. Every hyperparameter is a
     config field set with --set key=value (defaults: the DAFNet reference's)."""
+    from dafset.lm.load import check_model_dir
     from dafset.trainer.config import EditorConfig, TrainConfig, apply_settings
     from dafset.trainer.data import load_cases
+    from dafset.trainer.outputs import check_checkpoint_out, staged_checkpoint
     from dafset.trainer.train import train as run_train
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
@@ -116,9 +134,11 @@ def train(
             raise DafsetError("fusion must be stick or decay; signal_tokens all or target")
         tcfg.configs = configs or tcfg.configs
         tcfg.split = split or tcfg.split
+        check_checkpoint_out(out)
+        check_model_dir(model)  # cheap: a refused model folder is named before the data is read
+        sources = load_cases(data, fmt, tcfg.split, tcfg.configs)  # type: ignore[arg-type]
         dev = _device(device)
         lm, tok = load_model(model, dev, dtype)
-        sources = load_cases(data, fmt, tcfg.split, tcfg.configs)  # type: ignore[arg-type]
         meta = {
             "model": model,
             "data": {
@@ -128,9 +148,12 @@ def train(
                 "sources": {k: len(v) for k, v in sources.items()},
             },
         }
-        result = run_train(lm, tok, sources, ecfg, tcfg, out_dir=out, progress=progress, meta=meta)
+        with staged_checkpoint(out) as stage:  # an earlier checkpoint at --out survives a failed run
+            result = run_train(lm, tok, sources, ecfg, tcfg, out_dir=stage, progress=progress, meta=meta)
     except (DafsetError, ValueError) as exc:
         _fail(str(exc))
+    except OSError as exc:
+        _fail(f"{exc.filename}: {exc.strerror or exc}")
     last = result.history[-1]
     typer.echo(
         f"saved {out} after {last['step']} steps: loss {last['loss']:.4f}, rel {last['rel']:.4f}, n_max {last['n_max']}"
@@ -174,6 +197,8 @@ def evaluate(
     """Sequential-editing evaluation (chunks of T edits, restore between chunks): Rel / Gen /
     Gen(other subject) / Loc, fact accuracy and per-case scores."""
     from dafset.trainer.config import EditorConfig, EvalConfig, apply_settings
+    from dafset.trainer.editor import read_checkpoint_meta
+    from dafset.trainer.outputs import check_result_out
 
     cfg = EvalConfig()
     try:
@@ -188,7 +213,12 @@ def evaluate(
         _fail("--T values must be >= 1")
     cfg.T, cfg.split, cfg.configs = ts, split or cfg.split, configs or cfg.configs
     blocks = last_blocks if last_blocks is not None else EditorConfig.last_blocks
+    if blocks < 1:
+        _fail(f"--last-blocks {blocks}: must be >= 1")
     try:
+        check_result_out(out or Path(f"eval-{method or 'ft'}-{cfg.split}.json"))
+        if editor is not None:
+            read_checkpoint_meta(editor)  # a folder that is no checkpoint fails before the model loads
         doc, path = _run_eval(
             data,
             model,
@@ -208,6 +238,8 @@ def evaluate(
         )
     except (DafsetError, ValueError) as exc:
         _fail(str(exc))
+    except OSError as exc:
+        _fail(f"{exc.filename}: {exc.strerror or exc}")
     print_table(doc)
     typer.echo(f"wrote {path}")
 
@@ -234,6 +266,7 @@ def _run_eval(
     from dafset.trainer.editor import Editor, read_checkpoint_meta
     from dafset.trainer.evaluate import evaluate as run_eval
     from dafset.trainer.layouts import find_edit_modules
+    from dafset.trainer.outputs import write_result
 
     dev = _device(device)
     lm, tok = load_model(model, dev, dtype)
@@ -286,8 +319,7 @@ def _run_eval(
     }
     doc = run_eval(lm, tok, cases, session, names, cfg, meta, progress=progress)
     path = out or Path(f"eval-{method}-{split}.json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    write_result(path, json.dumps(doc, indent=2, default=str) + "\n")
     return doc, path
 
 

@@ -51,6 +51,19 @@ class EditorConfig:
     checkpoint_aux: bool = True
 
     def __post_init__(self) -> None:
+        _at_least(
+            self,
+            1,
+            "last_blocks",
+            "n_layers",
+            "attn_dim",
+            "attn_heads",
+            "inter_heads",
+            "score_dim",
+            "score_heads",
+            "ffn_dim",
+            "signal_batch_size",
+        )
         if self.method == "mend":
             # MEND = the same code with no attention flows and plain summed updates
             self.intra_attention = self.inter_attention = self.retention = False
@@ -87,6 +100,22 @@ class TrainConfig:
     log_every: int = 10
     ckpt_every: int = 1000
 
+    def __post_init__(self) -> None:
+        _at_least(
+            self,
+            1,
+            "steps",
+            "max_edits",
+            "curriculum_start",
+            "curriculum_patience",
+            "loss_max_items",
+            "loss_batch_size",
+            "prefix_words",
+            "log_every",
+            "ckpt_every",
+        )
+        _at_least(self, 2, "max_length")  # a prompt token and a target token
+
 
 @dataclass
 class EvalConfig:
@@ -101,6 +130,24 @@ class EvalConfig:
     # fine-tuning baseline: Adam steps per edit on the edit loss (reference FT: lr 5e-4, 25 steps)
     ft_steps: int = 25
     ft_lr: float = 5e-4
+
+    def __post_init__(self) -> None:
+        _at_least(self, 1, "batch_size", "prefix_words")
+        _at_least(self, 0, "ft_steps")
+        _at_least(self, 2, "max_length")
+        if self.max_chunks is not None:
+            _at_least(self, 1, "max_chunks")
+        if any(t < 1 for t in self.T):
+            raise ValueError(f"--set T={','.join(map(str, self.T))}: every T must be >= 1")
+
+
+def _at_least(cfg: Any, low: int, *names: str) -> None:
+    """Sizes and counts below ``low`` are refused by name (0 heads divide by zero; last_blocks=0
+    would select every block through a [-0:] slice)."""
+    for name in names:
+        value = getattr(cfg, name)
+        if value < low:
+            raise ValueError(f"--set {name}={value}: must be >= {low}")
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

@@ -97,6 +97,7 @@ def load_dafset(
     path = Path(path)
     if not (path / "README.md").is_file():
         raise DataError(f"{path}: not a DAFSet directory (no README.md with `configs:`)")
+    _verify_if_published(path)
     available = dafset_configs(path)
     if configs:
         missing = [c for c in configs if c not in available]
@@ -123,6 +124,21 @@ def load_dafset(
     if not out:
         raise DataError(f"{path}: no rows in split {split!r} of config(s) {wanted}")
     return out
+
+
+def _verify_if_published(path: Path) -> None:
+    """A snapshot that ``dafset build`` published carries a manifest: train on it only when every
+    file matches (a folder of other Hugging Face data has none and is read as it is)."""
+    from dafset.errors import DafsetError
+    from dafset.publish.layout import MANIFEST, resolve_snapshot
+    from dafset.publish.manifest import verified_snapshot
+
+    try:
+        snapshot = resolve_snapshot(path)
+    except DafsetError:
+        return
+    if (snapshot / MANIFEST).is_file():
+        verified_snapshot(snapshot)
 
 
 def load_zsre(path: str | Path) -> list[EditCase]:

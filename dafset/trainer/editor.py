@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from dafset.errors import DafsetError
 from dafset.trainer.auxnet import AuxNet
 from dafset.trainer.config import EditorConfig, from_dict, to_dict
 from dafset.trainer.layouts import find_edit_modules, io_shape
@@ -228,4 +229,14 @@ class Editor(nn.Module):
 
 
 def read_checkpoint_meta(ckpt_dir: str | Path) -> dict[str, Any]:
-    return json.loads((Path(ckpt_dir) / CONFIG_FILE).read_text())
+    """The checkpoint's editor.json, or one line saying why ``ckpt_dir`` is not a checkpoint."""
+    path = Path(ckpt_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise DafsetError(f"--editor {ckpt_dir}: no {CONFIG_FILE}, so not a checkpoint of `dafset train`")
+    try:
+        meta = json.loads(path.read_text())
+        if not isinstance(meta, dict) or "editor" not in meta or "modules" not in meta:
+            raise ValueError("expected an object with 'editor' and 'modules'")
+    except (OSError, ValueError) as exc:
+        raise DafsetError(f"--editor {path}: unreadable ({exc})") from None
+    return meta
