@@ -123,13 +123,13 @@ class Assembly:
         if sample is None:
             return False
         rule = broken_rule(sample)
-        split = self.split_of(sample)
-        if rule is None and self.edits.clash(sample, split, self.objects(sample)):
+        split, objects = self.split_of(sample), self.objects(sample)
+        if rule is None and self.edits.clash(sample, split, objects):
             rule = "tied_to_another_edit"  # a pair it changes, another edit of its split changes
         if rule is not None:
             self.drops[rule] += 1
             return False
-        self.edits.add(sample, split, self.objects(sample))
+        self.edits.add(sample, split, objects)
         if sample["edit_kind"] == "counterfactual":
             key = (split, sample["relation_id"], sample["target_new"])
             self.truths_of_target.setdefault(key, set()).update(sample["answers"])
