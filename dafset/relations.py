@@ -142,6 +142,10 @@ class Relation(BaseModel):
     # the templates speak of the past ("was educated at"), so a statement with an end time before
     # the snapshot still holds; for every other relation an ended statement is no truth
     holds_after_end: bool = False
+    # ties for sequential editing and logical probes: X rel Y <=> Y rel X (symmetric), or
+    # X rel Y <=> Y inverse X (the P-id of the relation read backwards, also in the file)
+    symmetric: bool = False
+    inverse: str | None = None
 
     # Where the templates came from, for error messages; set by the loader.
     _origin: str = PrivateAttr(default="relations.yaml")
@@ -169,6 +173,25 @@ class Relation(BaseModel):
     @classmethod
     def _subject_excludes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(_checked(check_item, v) for v in value)
+
+    @field_validator("inverse")
+    @classmethod
+    def _inverse(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        value = _checked(check_property, value)
+        if value == info.data.get("id"):
+            raise ValueError("a relation that is its own inverse is 'symmetric: true'")
+        if info.data.get("symmetric"):
+            raise ValueError("a symmetric relation has no inverse")
+        return value
+
+    @field_validator("symmetric", "inverse")
+    @classmethod
+    def _tie_needs_items(cls, value: Any, info: ValidationInfo) -> Any:
+        if value and info.data.get("value_type") != "item":
+            raise ValueError("only an item-valued relation can be read backwards")
+        return value
 
     @field_validator("sources")
     @classmethod
@@ -210,6 +233,12 @@ class Relation(BaseModel):
         """Phrase another known fact of ``subject`` (``{relation_label, object}``, optionally
         ``relation_id``) with that relation's statement; used for long-prompt context."""
         return fact_statement(subject, fact, self._siblings)
+
+    @property
+    def tied(self) -> str | None:
+        """The relation an edit of this one also changes, read from the object: itself when
+        symmetric, else its inverse (None when neither)."""
+        return self.id if self.symmetric else self.inverse
 
     def _where(self, field: str) -> str:
         return f"{self._origin}#{self.id}.{field}"
@@ -298,6 +327,7 @@ def parse_relations(text: str, origin: str = "relations.yaml") -> RelationSet:
     root, data = _compose(text, origin)
     entries_node = _relations_node(root, origin)
     relations: list[Relation] = []
+    entries: list[_Entry] = []
     first_line: dict[str, int] = {}
     for index, node in enumerate(entries_node.value):
         entry = _Entry(node, data["relations"][index], index, origin)
@@ -306,7 +336,26 @@ def parse_relations(text: str, origin: str = "relations.yaml") -> RelationSet:
             entry.fail("id", f"duplicate relation id (first defined at line {first_line[relation.id]})")
         first_line[relation.id] = entry.line
         relations.append(relation)
+        entries.append(entry)
+    _check_inverses(relations, entries, origin)
     return RelationSet(relations, origin)
+
+
+def _check_inverses(relations: list[Relation], entries: list[_Entry], origin: str) -> None:
+    """An ``inverse`` names a relation of the same file, and that relation names it back."""
+    by_id = {r.id: r for r in relations}
+    for relation, entry in zip(relations, entries, strict=True):
+        if relation.inverse is None:
+            continue
+        other = by_id.get(relation.inverse)
+        if other is None:
+            entry.fail("inverse", f"names {relation.inverse}, which is not a relation of {origin}")
+        if other.inverse != relation.id:
+            entry.fail(
+                "inverse",
+                f"names {other.id}, whose own 'inverse' is {other.inverse or 'not set'} "
+                f"(it must be {relation.id})",
+            )
 
 
 def _compose(text: str, origin: str) -> tuple[yaml.Node | None, Any]:

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+from dafset.build.sequence import CHECKS
 from dafset.cli import app
 from dafset.config import BuildConfig
 from dafset.errors import BadIdError, ConfigError
@@ -291,6 +292,8 @@ def test_build_from_the_dump_publishes_what_the_sample_build_publishes(
     assert manifest["source"] == "dump" and manifest["endpoint"].startswith("duckdb:")
     assert manifest["counts"] == reference_manifest["counts"]
     assert manifest["rule_drops"] == reference_manifest["rule_drops"]
+    # the rules of one split's edit sequence hold on both (issue 18): every figure zero
+    assert manifest["sequence_rules"] == reference_manifest["sequence_rules"] == dict.fromkeys(CHECKS, 0)
     # The global population holds every item having the relations; the sample's pool distribution
     # only the subjects with a fact that survived enrich: not those without an English label, nor
     # those whose every object lacks one.

@@ -403,3 +403,54 @@ def test_most_relations_have_real_facts(relations: RelationSet) -> None:
     assert len(covered) >= 40, f"only {len(covered)} of 48 relations have real facts; missing {missing}"
     # The time and quantity relations come only from entity JSON; make sure that path is counted.
     assert {"P569", "P1082"} <= entities
+
+
+# --- ties between relations (inverse, symmetric): sequential editing reads them -----------------
+
+
+def _tie(text: str, pid: str, line: str) -> str:
+    """``text`` with ``line`` added to relation ``pid`` just after its cardinality."""
+    head, _, tail = text.partition(f"  - id: {pid}\n")
+    before, _, after = tail.partition("    cardinality: single\n")
+    return f"{head}  - id: {pid}\n{before}    cardinality: single\n    {line}\n{after}"
+
+
+def test_the_real_file_declares_the_ties_both_ways(relations: RelationSet) -> None:
+    assert relations["P36"].inverse == "P1376" and relations["P1376"].inverse == "P36"
+    assert {r.id for r in relations if r.symmetric} == {"P26", "P3373", "P190"}
+    assert relations["P36"].tied == "P1376" and relations["P26"].tied == "P26"
+    assert relations["P19"].tied is None
+
+
+def test_mutual_inverses_load(tmp_path: Path) -> None:
+    text = _tie(_tie(VALID + SECOND, "P19", "inverse: P20"), "P20", "inverse: P19")
+    relations = load_relations(_write(tmp_path, text))
+    assert relations["P19"].tied == "P20" and relations["P20"].tied == "P19"
+
+
+@pytest.mark.parametrize(
+    ("tie", "words"),
+    [
+        ("inverse: P999", "names P999, which is not a relation of"),
+        ("inverse: P20", "names P20, whose own 'inverse' is not set (it must be P19)"),
+        ("inverse: P19", "its own inverse is 'symmetric: true'"),
+        ("inverse: city", "bad property id"),
+        ("symmetric: maybe", "valid boolean"),
+    ],
+)
+def test_a_bad_tie_names_file_line_relation_and_field(tmp_path: Path, tie: str, words: str) -> None:
+    path = _write(tmp_path, _tie(VALID + SECOND, "P19", tie))
+    with pytest.raises(ConfigError) as caught:
+        load_relations(path)
+    field = tie.split(":")[0]
+    _assert_one_line(str(caught.value), path, 6, "P19", field)
+    assert words in str(caught.value)
+
+
+def test_only_an_item_relation_can_be_tied(tmp_path: Path) -> None:
+    text = _tie(VALID.replace("value_type: item", "value_type: time"), "P19", "symmetric: true")
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_relations(path)
+    _assert_one_line(str(caught.value), path, 6, "P19", "symmetric")
+    assert "only an item-valued relation" in str(caught.value)

@@ -179,7 +179,16 @@ def test_probe_kinds_on_a_small_graph() -> None:
     assert comp["prompt"] == "The capital of the country of citizenship of Ada is"
     assert comp["answers"] == ["Lima", "Ciudad de los Reyes"]
     pres = next(p for p in got if p["kind"] == "preservation")
-    assert pres["prompt"] == citizenship["prompt"] and pres["answers"] == ["Ireland"]
+    # KnowEdit's Forgetfulness: never the edit prompt (its answer is the new target), but the
+    # other values the edit leaves, the new target named as excluded
+    assert pres["prompt"] == "Apart from Peru, Ada is a citizen of" and pres["answers"] == ["Ireland"]
+    # a second hop or a read-back that another edit of the split changes is left out, and counted
+    dropped: Counter[str] = Counter()
+    changed = {("Q7", "P36"), ("Q4", "P26")}  # Peru's capital and Eve's spouse, edited elsewhere
+    got = probes(citizenship, relations, graph, 0, dropped, lambda pair, texts: pair in changed)
+    assert "compositional" not in {p["kind"] for p in got} and dropped["premise_edited:compositional"] == 1
+    got = probes(spouse, relations, graph, 0, dropped, lambda pair, texts: pair in changed)
+    assert "logical" not in {p["kind"] for p in got} and dropped["premise_edited:logical"] == 1
 
 
 def test_built_rows_carry_question_and_portability(every: list[dict], built: Path) -> None:

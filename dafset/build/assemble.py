@@ -21,6 +21,7 @@ from dafset.build.locality import KINDS, LocalityPool, leaks
 from dafset.build.render import FactIndex, polish, render_case
 from dafset.build.robust import BASE_PROPERTIES, broken_variant_rule, length_variant, variant
 from dafset.build.rules import RULES, broken_rule
+from dafset.build.sequence import SplitEdits, split_edits, swap_avoid
 from dafset.config import BuildConfig
 from dafset.errors import DafsetError
 from dafset.hashing import stable_hash
@@ -54,6 +55,26 @@ class Assembly:
     misfits: set[tuple[str, str]] = field(default_factory=set)  # facts failing a subject-type constraint
     held: Counter[tuple[str, str]] = field(default_factory=Counter)  # (property, relation) -> cases
     report: dict[str, Any] = field(default_factory=dict)
+    # what the accepted edits of each split change (no two edits of a split may be tied), and the
+    # true values behind each (split, relation, new target) (no two edits may swap their truths)
+    edits: SplitEdits = field(init=False)
+    truths_of_target: dict[tuple[str, str, str], set[str]] = field(default_factory=dict)
+    split_of: Callable[[dict[str, Any]], str] = field(init=False)
+    _label_ids: dict[tuple[str, str], set[str]] | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.split_of = split_of(self.cfg)
+        self.edits = SplitEdits(self.relations)
+
+    def objects(self, sample: dict[str, Any]) -> set[str]:
+        """Ids of the edit's old objects and of its new target (by label, within the relation)."""
+        if self._label_ids is None:
+            self._label_ids = {}
+            for f in (f for rows in self.index.by_relation.values() for f in rows if f.get("object_id")):
+                self._label_ids.setdefault((f["relation_id"], f["object_label"]), set()).add(f["object_id"])
+        key = (sample["subject_id"], sample["relation_id"])
+        old = {f["object_id"] for f in self.index.by_case.get(key, []) if f.get("object_id")}
+        return old | self._label_ids.get((sample["relation_id"], sample["target_new"]), set())
 
     def fits(self, fact: dict[str, Any]) -> bool:
         """The relation's subject-type constraint (``subject_excludes`` in relations.yaml) against
@@ -81,6 +102,8 @@ class Assembly:
         )
 
     def render(self, fact: dict[str, Any], prop: str, criterion: str) -> dict[str, Any] | None:
+        answers = self.index.answers(fact["subject_id"], fact["relation_id"]) or [fact["object_label"]]
+        avoid = swap_avoid(answers, self.split_of(fact), fact["relation_id"], self.truths_of_target)
         sample = render_case(
             fact,
             prop=prop,
@@ -90,6 +113,7 @@ class Assembly:
             index=self.index,
             snapshot=self.cfg.snapshot.isoformat(),
             seed=self.cfg.seed,
+            avoid=avoid,
         )
         if sample is None:
             self.drops["no_counterfactual_target"] += 1
@@ -99,9 +123,16 @@ class Assembly:
         if sample is None:
             return False
         rule = broken_rule(sample)
+        split, objects = self.split_of(sample), self.objects(sample)
+        if rule is None and self.edits.clash(sample, split, objects):
+            rule = "tied_to_another_edit"  # a pair it changes, another edit of its split changes
         if rule is not None:
             self.drops[rule] += 1
             return False
+        self.edits.add(sample, split, objects)
+        if sample["edit_kind"] == "counterfactual":
+            key = (split, sample["relation_id"], sample["target_new"])
+            self.truths_of_target.setdefault(key, set()).update(sample["answers"])
         self.taken.add((sample["subject_id"], sample["relation_id"]))
         self.held[(sample["property"], sample["relation_id"])] += 1
         self.samples.append(sample)
@@ -211,13 +242,15 @@ def split_of(cfg: BuildConfig) -> Callable[[dict[str, Any]], str]:
 def add_locality(run: Assembly, cfg: BuildConfig) -> dict[str, Any]:
     """Probes for every case, from facts that are no case of the build; leaks are counted and
     must be zero."""
-    pool = LocalityPool(run.index, run.relations, run.samples, run.fits, split_of(cfg), cfg.seed)
+    edits = split_edits(run.samples, run.split_of, run.relations, run.objects)
+    pool = LocalityPool(run.index, run.relations, edits, run.fits, cfg.seed)
     for sample in run.samples:
         sample["locality"] = pool.probes(sample)
     leaked = _check_leaks(run, cfg)
     counts = [len(s["locality"]) for s in run.samples]
     return {
         "leaks": leaked,
+        "skipped_edited": pool.skipped_edited,
         "probes_median": statistics.median(counts) if counts else 0,
         "cases_with_min_probes": sum(1 for c in counts if c >= MIN_PROBES),
         "cases_below_min_probes": sum(1 for c in counts if c < MIN_PROBES),

@@ -1,8 +1,10 @@
 """Locality probes: facts an edit must not change, drawn once every case of the build is known.
 
-Probes come only from facts that are no edit case of another split (no case at all, or a case of
-the probed case's own split), and never share a prompt with a case of another split, so no probe of
-one split can reveal (or contradict) an edit of another split.
+Probes come only from facts that no edit of the build changes: no case of any split, nor a pair
+tied to one (an edit of "X's spouse is" changes "Y's spouse is" for its old and new Y; see
+``dafset.build.sequence``), and never read as the prompt or rephrase of such a pair. So no probe is
+contradicted, or taught, by another edit of its split's sequence, nor reveals an edit of another
+split.
 Each case gets up to ``SIMILAR`` hard neighbours (same relation, a subject sharing the true object
 or an object of the same class), up to ``SAME_SUBJECT`` facts of the same subject with another
 relation, and unrelated facts up to ``TOTAL``. Every probe carries its answer list (label and good
@@ -11,11 +13,12 @@ aliases of every true object).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from dafset.build.render import FactIndex, phrase
 from dafset.build.rules import contains
+from dafset.build.sequence import SplitEdits
 from dafset.hashing import stable_hash
 from dafset.relations import RelationSet
 from dafset.templating import render
@@ -33,35 +36,29 @@ class LocalityPool:
         self,
         index: FactIndex,
         relations: RelationSet,
-        samples: Iterable[dict[str, Any]],
+        edits: SplitEdits,
         fits: Fits,
-        split_of: Callable[[dict[str, Any]], str],
         seed: int,
     ) -> None:
-        samples = list(samples)
         self.index, self.relations, self.fits, self.seed = index, relations, fits, seed
-        self.split_of = split_of
+        self.edits = edits
         self._by_relation: dict[str, list[dict[str, Any]]] = {}  # seeded order, made once
         self._phrased: dict[tuple[str, str], tuple[str, list[str]] | None] = {}
-        self.cases: dict[tuple[str, str], set[str]] = {}  # (subject, relation) -> splits it is a case of
-        self.case_prompts: dict[str, set[str]] = {}  # edit prompt or rephrase -> splits
-        for s in samples:
-            self.cases.setdefault((s["subject_id"], s["relation_id"]), set()).add(split_of(s))
-            for p in [s["prompt"], *s["rephrase_prompts"]]:
-                self.case_prompts.setdefault(p, set()).add(split_of(s))
+        self.skipped_edited = 0  # candidate probes left out because an edit changes them
         # one fact per (subject, relation) that fits its relation, in a seeded order (unrelated probes)
         free = [facts[0] for key, facts in index.by_case.items() if key[1] in relations and fits(facts[0])]
         self.unrelated = sorted(
             free, key=lambda f: stable_hash("unrelated", f["subject_id"], f["relation_id"], seed)
         )
 
-    def usable(self, fact: dict[str, Any], split: str) -> bool:
-        """No case of another split, and the relation's subject-type constraint holds."""
-        splits = self.cases.get((fact["subject_id"], fact["relation_id"]), set())
-        return not (splits - {split}) and self.fits(fact)
+    def usable(self, fact: dict[str, Any]) -> bool:
+        """No edit changes the fact, and the relation's subject-type constraint holds."""
+        if self.edits.edited_anywhere(pair=(fact["subject_id"], fact["relation_id"])):
+            self.skipped_edited += 1
+            return False
+        return self.fits(fact)
 
     def probes(self, sample: dict[str, Any]) -> list[dict[str, Any]]:
-        split = self.split_of(sample)
         banned = [sample["target_new"]]
         prefixes = [p["text"] for p in sample.get("prefix") or []]
         out: list[dict[str, Any]] = []
@@ -69,10 +66,13 @@ class LocalityPool:
 
         def add(fact: dict[str, Any], kind: str) -> bool:
             key = (fact["subject_id"], fact["relation_id"])
-            if key in used or not self.usable(fact, split):
+            if key in used or not self.usable(fact):
                 return False
             probe = self.probe(fact, kind)
-            if probe is None or self.case_prompts.get(probe["prompt"], set()) - {split}:
+            if probe is None:
+                return False
+            if self.edits.edited_anywhere(text=probe["prompt"]):  # reads as an edited question
+                self.skipped_edited += 1
                 return False
             # no reflexive-looking probe ("Luxembourg is the capital of" -> Luxembourg) and none
             # whose answer the prompt already spells ("The capital of Gmina Brzeszcze is" -> Brzeszcze)

@@ -12,11 +12,12 @@ from typing import Any
 
 import pyarrow as pa
 
-from dafset.build.assemble import assemble
+from dafset.build.assemble import assemble, split_of
 from dafset.build.enrich import enrich
 from dafset.build.llm import prefix_writer
 from dafset.build.portability import add_probes
 from dafset.build.previous import read_previous_facts
+from dafset.build.sequence import check_zero, violations
 from dafset.config import BuildConfig
 from dafset.errors import ConfigError
 from dafset.properties.long_tail import harvest_long_tail
@@ -119,8 +120,16 @@ def assemble_samples(
     writer, writer_report = prefix_writer(cfg)
     samples, report = assemble(cfg, relations, facts, likelihood, writer)
     samples, report["portability"] = add_probes(
-        open_source(cfg), relations, samples, (f for rows in facts.values() for f in rows), cfg.seed
+        open_source(cfg),
+        relations,
+        samples,
+        (f for rows in facts.values() for f in rows),
+        cfg.seed,
+        split_of(cfg),
     )
+    # the rules of one split's edit sequence, on the finished rows: zero, or no build
+    report["sequence_rules"] = violations(samples, split_of(cfg), relations)
+    check_zero(report["sequence_rules"])
     return samples, report, {**llm_report, **writer_report()}
 
 

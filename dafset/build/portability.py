@@ -6,10 +6,12 @@ Each probe is ``{prompt, answers, kind}``; the answers hold *after* the edit:
 - ``compositional``: a second hop through the new target ("The capital of the country of
   citizenship of X is" -> the capital of the new country), answers read from the graph;
 - ``logical``: the edit read backwards through a symmetric or inverse relation ("Y's spouse is" ->
-  X after "X's spouse is -> Y");
-- ``preservation``: for a multi-valued relation, each other value of (subject, relation) still holds.
+  X after "X's spouse is -> Y"; the ties are relations.yaml's ``symmetric`` and ``inverse``);
+- ``preservation``: for a multi-valued relation, "Apart from <new target>, <prompt>" -> the other
+  values of (subject, relation), which the edit leaves (``templates/preservation.j2``).
 
-A kind appears only where the graph supports it. The second hops come through the Source contract
+A kind appears only where the graph supports it, and a compositional or logical probe only where
+no other edit of the case's split changes the fact it rests on (``dafset.build.sequence``). The second hops come through the Source contract
 (``portability_hops.rq``, in VALUES batches), so the same code runs on the sample and on WDQS.
 """
 
@@ -23,22 +25,17 @@ from typing import Any
 
 from dafset.build.enrich import fetch_names
 from dafset.build.rules import contains
+from dafset.build.sequence import Edited, Pair, SplitOf, asked_texts, split_edits
 from dafset.hashing import stable_order
 from dafset.ids import chunks, is_item
 from dafset.properties.facts import SPARQL_BATCH
 from dafset.relations import Relation, RelationSet
 from dafset.schema import PORTABILITY_KINDS
 from dafset.source import Source
-
-# Relations that read the same both ways (Y is X's spouse iff X is Y's spouse). P47 "shares border
-# with" counts too whenever relations.yaml carries it.
-SYMMETRIC = frozenset({"P26", "P3373", "P190", "P47"})
-# Relation pairs that are each other's inverse: X capital Y <=> Y capital of X.
-INVERSE = {"P36": "P1376", "P1376": "P36"}
+from dafset.templating import render
 
 MAX_ALIASES = 2
 MAX_HOPS = 2
-MAX_PRESERVED = 3
 
 # A first-hop label reads as a noun in "the <label> of X" unless it is a verb phrase ("located in
 # ...", "educated at", "owned by", "member of") or a list ("languages spoken, written or signed").
@@ -115,66 +112,124 @@ def read_hops(source: Source, graph: Graph, items: Sequence[str], relations: Rel
     return {"targets": len(wanted), "hop_rows": rows}
 
 
+def _never(pair: Pair | None, texts: Iterable[str]) -> bool:
+    return False
+
+
 def probes(
     sample: dict[str, Any],
     relations: RelationSet,
     graph: Graph,
     seed: int,
     dropped: Counter[str] | None = None,
+    edited: Edited = _never,
 ) -> list[dict[str, Any]]:
-    """Every portability probe the graph supports for one case; ``dropped`` counts, per kind,
-    probes left out because their prompt gives the answer away."""
-    relation = relations[sample["relation_id"]]
-    subject_id, rid = sample["subject_id"], sample["relation_id"]
+    """Every portability probe the graph supports for one case; ``dropped`` counts, per reason and
+    kind, probes left out: their prompt gives the answer away, or ``edited`` says the fact they
+    rest on besides the edit (a second hop, a read-back) is changed by another edit of the split."""
+    dropped = dropped if dropped is not None else Counter()
+    rid = sample["relation_id"]
     target_id = graph.object_ids.get((rid, sample["target_new"]))
     target_answers = graph.answers(target_id) if target_id else [sample["target_new"]]
-    salt = (subject_id, rid, seed)
-    out: list[dict[str, Any]] = []
+    salt = (sample["subject_id"], rid, seed)
+    out = _aliasing(sample, relations, graph, target_answers, salt)
+    out += _compositional(sample, relations, graph, target_id, salt, edited, dropped)
+    out += _logical(sample, relations, graph, target_id, edited, dropped)
+    out += _preservation(sample, relations, graph)
+    # a probe whose prompt gives its answer away tests nothing
+    kept = [p for p in out if p["answers"] and not any(contains(p["prompt"], a) for a in p["answers"])]
+    dropped.update(f"answer_in_prompt:{p['kind']}" for p in out if p not in kept)
+    return kept
 
-    subject_names = graph.names.get(subject_id, [sample["subject"]])
+
+def _aliasing(
+    sample: dict[str, Any], relations: RelationSet, graph: Graph, answers: list[str], salt: tuple[Any, ...]
+) -> list[dict[str, Any]]:
+    subject_names = graph.names.get(sample["subject_id"], [sample["subject"]])
     # an alias that holds the label ("Paris, France") would not test the alias
     aliases = [
         a
         for a in subject_names[1:]
         if good_alias(a, sample["subject"]) and not contains(a, sample["subject"])
     ]
-    for alias in stable_order(aliases, "aliasing", *salt)[:MAX_ALIASES]:
-        out.append(_probe(relation.render_prompt(alias), target_answers, "subject_aliasing"))
+    relation = relations[sample["relation_id"]]
+    return [
+        _probe(relation.render_prompt(alias), answers, "subject_aliasing")
+        for alias in stable_order(aliases, "aliasing", *salt)[:MAX_ALIASES]
+    ]
 
-    if target_id and composable(relation):
-        lead = f"the {relation.label} of {sample['subject']}"
-        hops = graph.hops.get(target_id, {})
-        for hop_rid in stable_order(sorted(r for r in hops if r in relations), "compositional", *salt)[
-            :MAX_HOPS
-        ]:
-            answers = [a for v in hops[hop_rid] if v != subject_id for a in graph.answers(v)]
-            prompt = relations[hop_rid].render_prompt(lead)
-            out.append(_probe(prompt[:1].upper() + prompt[1:], answers, "compositional"))
 
-    back = rid if rid in SYMMETRIC else INVERSE.get(rid)
-    if back in relations and relation.value_type == "item":
-        subject_answers = [
-            n for i, n in enumerate(subject_names) if i == 0 or good_alias(n, subject_names[0])
-        ]
-        out.append(_probe(relations[back].render_prompt(sample["target_new"]), subject_answers, "logical"))
+def _compositional(
+    sample: dict[str, Any],
+    relations: RelationSet,
+    graph: Graph,
+    target_id: str | None,
+    salt: tuple[Any, ...],
+    edited: Edited,
+    dropped: Counter[str],
+) -> list[dict[str, Any]]:
+    relation = relations[sample["relation_id"]]
+    if not target_id or not composable(relation):
+        return []
+    lead = f"the {relation.label} of {sample['subject']}"
+    hops = graph.hops.get(target_id, {})
+    out = []
+    for hop_rid in stable_order(sorted(r for r in hops if r in relations), "compositional", *salt)[:MAX_HOPS]:
+        if edited((target_id, hop_rid), asked_texts(relations[hop_rid], sample["target_new"])):
+            dropped["premise_edited:compositional"] += 1
+            continue
+        answers = [a for v in hops[hop_rid] if v != sample["subject_id"] for a in graph.answers(v)]
+        prompt = relations[hop_rid].render_prompt(lead)
+        out.append(_probe(prompt[:1].upper() + prompt[1:], answers, "compositional"))
+    return out
 
-    if relation.cardinality == "multi":
-        replaced = (
-            {sample["target_new"], sample.get("target_true") or ""}
-            if sample["edit_kind"] == "counterfactual"
-            else {sample["target_new"]}
-        )
-        others = [f for f in graph.by_case.get((subject_id, rid), []) if f["object_label"] not in replaced]
-        keyed = {f["object_label"]: f for f in others}
-        for label in stable_order(sorted(keyed), "preservation", *salt)[:MAX_PRESERVED]:
-            f = keyed[label]
-            names = graph.answers(f["object_id"]) if f.get("object_id") else [label]
-            out.append(_probe(sample["prompt"], names, "preservation"))
-    # a probe whose prompt gives its answer away tests nothing
-    kept = [p for p in out if p["answers"] and not any(contains(p["prompt"], a) for a in p["answers"])]
-    if dropped is not None:
-        dropped.update(p["kind"] for p in out if p not in kept)
-    return kept
+
+def _logical(
+    sample: dict[str, Any],
+    relations: RelationSet,
+    graph: Graph,
+    target_id: str | None,
+    edited: Edited,
+    dropped: Counter[str],
+) -> list[dict[str, Any]]:
+    """The edit read backwards through its tied relation (relations.yaml ``symmetric``/``inverse``)."""
+    relation = relations[sample["relation_id"]]
+    back = relations.get(relation.tied)
+    if back is None:
+        return []
+    prompt = back.render_prompt(sample["target_new"])
+    if edited((target_id, back.id) if target_id else None, [prompt]):
+        dropped["premise_edited:logical"] += 1
+        return []
+    names = graph.names.get(sample["subject_id"], [sample["subject"]])
+    answers = [n for i, n in enumerate(names) if i == 0 or good_alias(n, names[0])]
+    return [_probe(prompt, answers, "logical")]
+
+
+def _preservation(sample: dict[str, Any], relations: RelationSet, graph: Graph) -> list[dict[str, Any]]:
+    """KnowEdit's Forgetfulness: for a relation that holds several values, "Apart from <new
+    target>, <prompt>" asks for one of the subject's other values (those the edit leaves)."""
+    if relations[sample["relation_id"]].cardinality != "multi":
+        return []
+    replaced = {sample["target_new"]}
+    if sample["edit_kind"] == "counterfactual":
+        replaced.add(sample.get("target_true") or "")
+    others = {
+        f["object_label"]: f
+        for f in graph.by_case.get((sample["subject_id"], sample["relation_id"]), [])
+        if f["object_label"] not in replaced
+    }
+    if not others:
+        return []
+    answers = [
+        name
+        for label in sorted(others)
+        for name in (graph.answers(others[label]["object_id"]) if others[label].get("object_id") else [label])
+    ]
+    prompt = render(
+        "preservation.j2", prompt=sample["prompt"], subject=sample["subject"], excluded=sample["target_new"]
+    )
+    return [_probe(prompt, answers, "preservation")]
 
 
 def _probe(prompt: str, answers: Iterable[str], kind: str) -> dict[str, Any]:
@@ -187,9 +242,10 @@ def add_probes(
     samples: list[dict[str, Any]],
     facts: Iterable[dict[str, Any]],
     seed: int,
+    split_of: SplitOf,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Every sample with its ``question`` and ``portability``; the report gives, per property and
-    overall, the share of cases with each portability kind."""
+    overall, the share of cases with each portability kind, and the probes left out."""
     graph = Graph.from_facts(facts)
     targets = [
         graph.object_ids[(s["relation_id"], s["target_new"])]
@@ -197,22 +253,38 @@ def add_probes(
         if (s["relation_id"], s["target_new"]) in graph.object_ids and composable(relations[s["relation_id"]])
     ]
     fetched = read_hops(source, graph, targets, relations) if targets else {"targets": 0, "hop_rows": 0}
+    edits = split_edits(samples, split_of, relations, lambda s: _objects(graph, s))
     out = []
     dropped: Counter[str] = Counter()
     for s in samples:
         relation = relations[s["relation_id"]]
+        edited = edits.by_others(split_of(s), (s["subject_id"], s["relation_id"]))
         out.append(
             {
                 **s,
                 "question": relation.render_question(s["subject"]),
-                "portability": probes(s, relations, graph, seed, dropped),
+                "portability": probes(s, relations, graph, seed, dropped, edited),
             }
         )
     return out, {
         **fetched,
         **portability_shares(out),
-        "dropped_answer_in_prompt": dict(sorted(dropped.items())),
+        "dropped_answer_in_prompt": _reason(dropped, "answer_in_prompt"),
+        "dropped_premise_edited": _reason(dropped, "premise_edited"),
     }
+
+
+def _objects(graph: Graph, sample: dict[str, Any]) -> set[str]:
+    """Ids of the edit's old objects and of its new target."""
+    key = (sample["subject_id"], sample["relation_id"])
+    old = {f["object_id"] for f in graph.by_case.get(key, []) if f.get("object_id")}
+    new = graph.object_ids.get((sample["relation_id"], sample["target_new"]))
+    return old | ({new} if new else set())
+
+
+def _reason(dropped: Counter[str], reason: str) -> dict[str, int]:
+    """Per kind, the probes left out for one reason."""
+    return {k.partition(":")[2]: n for k, n in sorted(dropped.items()) if k.startswith(reason + ":")}
 
 
 def portability_shares(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -115,13 +115,15 @@ def render_case(
     index: FactIndex,
     snapshot: str,
     seed: int,
+    avoid: frozenset[str] = frozenset(),
 ) -> dict[str, Any] | None:
-    """One Sample row for the fact's (subject, relation), or None when no target can be found."""
+    """One Sample row for the fact's (subject, relation), or None when no target can be found;
+    a counterfactual target is none of ``avoid`` (labels that would swap with another edit)."""
     relation = relations[fact["relation_id"]]
     subject = fact["subject_label"]
     answers = index.answers(fact["subject_id"], fact["relation_id"]) or [fact["object_label"]]
     if edit_kind == "counterfactual":
-        target_new = counterfactual_target(fact, answers, index, seed)
+        target_new = counterfactual_target(fact, answers, index, seed, avoid)
         if target_new is None:
             return None
         target_true: str | None = fact["object_label"]
@@ -190,7 +192,7 @@ def previous_value(fact: dict[str, Any]) -> str | None:
 
 
 def counterfactual_target(
-    fact: dict[str, Any], answers: list[str], index: FactIndex, seed: int
+    fact: dict[str, Any], answers: list[str], index: FactIndex, seed: int, avoid: frozenset[str] = frozenset()
 ) -> str | None:
     """Another object of the same relation, of the truth's class, sharing no token with any value
     the subject has or had for the relation, and alive in the subject's era where dates tell."""
@@ -202,6 +204,8 @@ def counterfactual_target(
     for other in index.by_relation.get(fact["relation_id"], []):
         label = other["object_label"]
         if label in candidates or other.get("object_id") in had_ids or other["object_value"] in had_ids:
+            continue
+        if label in avoid:
             continue
         if tokens(label) & truth or contains(fact["subject_label"], label):
             continue

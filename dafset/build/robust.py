@@ -19,8 +19,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from dafset.build.render import FactIndex
+from dafset.build.render import FactIndex, phrase
 from dafset.build.rules import contains
+from dafset.build.sequence import plain
 from dafset.lm.filters import pair_apart, wrong_polarity
 from dafset.publish.split import sample_id
 from dafset.relations import RelationSet
@@ -73,11 +74,23 @@ def length_variant(sample: dict[str, Any], relations: RelationSet, index: FactIn
     others = sorted(others, key=lambda f: (f["relation_id"], f["object_label"]))[:MAX_CONTEXT_FACTS]
     statements = [relations[f["relation_id"]].render_statement(subject, f["object_label"]) for f in others]
     short = render("robust_short.j2", relation=relation, subject=subject)
+    short = phrase(short, subject, relation, sample["target_new"])
     return {
         **sample,
-        "rephrase_prompts": list(dict.fromkeys([short, *sample["rephrase_prompts"]])),
+        "rephrase_prompts": distinct_rephrases(sample["prompt"], [short, *sample["rephrase_prompts"]]),
         "prefix": [{"text": " ".join(statements), "kind": "length", "polarity": "neutral", "score": None}],
     }
+
+
+def distinct_rephrases(prompt: str, rephrases: list[str]) -> list[str]:
+    """The rephrases in order, each once and none equal to the prompt (case and spacing aside)."""
+    seen = {plain(prompt)}
+    out = []
+    for text in rephrases:
+        if plain(text) not in seen:
+            seen.add(plain(text))
+            out.append(text)
+    return out
 
 
 def broken_variant_rule(sample: dict[str, Any], published: set[str]) -> str | None:

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
+from dafset.build.sequence import plain
 from dafset.build.wording import YEAR_OR_MONTH, junk_alias, missing_article
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
@@ -21,6 +22,7 @@ _ON_YEAR = re.compile(r"\bon$")
 RULES = (
     "subject_in_prompt",
     "subject_in_rephrases",
+    "rephrase_differs_from_prompt",
     "target_not_in_prompt",
     "target_not_empty",
     "counterfactual_shares_no_token",
@@ -36,6 +38,7 @@ RULES = (
     "subject_type",  # the relation's subject_excludes (relations.yaml)
     "relation_share_cap",  # no relation over 20% of a config
     "no_counterfactual_target",
+    "tied_to_another_edit",  # changes what another edit of its split changes (dafset.build.sequence)
 )
 
 
@@ -61,6 +64,8 @@ def broken_rule(sample: dict[str, Any]) -> str | None:
         return "subject_in_prompt"
     if any(subject not in r for r in sample["rephrase_prompts"]):
         return "subject_in_rephrases"
+    if any(plain(r) == plain(sample["prompt"]) for r in sample["rephrase_prompts"]):
+        return "rephrase_differs_from_prompt"
     if not target.strip():
         return "target_not_empty"
     if contains(sample["prompt"], target):

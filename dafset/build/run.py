@@ -56,6 +56,7 @@ def manifest_extra(
         "assembly": assembly_report,
         "long_tail_thresholds": assembly_report.get("long_tail", {}).get("criteria", {}),
         "rule_drops": assembly_report.get("rule_drops", {}),
+        "sequence_rules": assembly_report.get("sequence_rules", {}),
         "portability": assembly_report.get("portability", {}),
         "llm": llm_report,
         "skipped_criteria": llm_report.get("skipped_criteria", []),
