@@ -48,6 +48,24 @@ def build(path: Path, kind: Literal["gzip", "bzip2"], index: Path, parallelizati
     return size
 
 
+def check(index: Path, kind: Literal["gzip", "bzip2"]) -> None:
+    """Raise ValueError unless ``index`` reads whole (the gztool points, or the bzip2 offsets)."""
+    if kind == "bzip2":
+        offsets = json.loads(index.read_text())
+        if not all(isinstance(o, list) and len(o) == 2 for o in offsets):
+            raise ValueError(f"{index}: not a list of bzip2 block offsets")
+        return
+    with index.open("rb") as f:
+        try:
+            _, points, _ = _gztool_points(f)
+        except struct.error as exc:  # a point header cut short
+            raise ValueError(f"{index}: cut short ({exc})") from None
+        if f.tell() != index.stat().st_size:
+            raise ValueError(f"{index}: cut short")
+    if not points:
+        raise ValueError(f"{index}: no seek points")
+
+
 def shard_index_path(index: Path, shard: Shard) -> Path:
     # named by byte range: another shard count never picks up this plan's files
     return index.with_name(f"{index.name}.{shard.start}-{shard.end}")
@@ -62,7 +80,7 @@ def split(index: Path, kind: Literal["gzip", "bzip2"], plan: list[Shard]) -> Non
         offsets = json.loads(index.read_text())  # [[compressed bit offset, uncompressed offset], ...]
         for shard in todo:
             keep = _range([o for _, o in offsets], shard)
-            _write_atomic(shard_index_path(index, shard), json.dumps([offsets[i] for i in keep]).encode())
+            write_atomic(shard_index_path(index, shard), json.dumps([offsets[i] for i in keep]).encode())
         return
     with index.open("rb") as f:
         header, points, tail = _gztool_points(f)
@@ -75,7 +93,7 @@ def split(index: Path, kind: Literal["gzip", "bzip2"], plan: list[Shard]) -> Non
                 f.seek(pos)
                 body.write(f.read(length))
             body.write(tail)
-            _write_atomic(shard_index_path(index, shard), body.getvalue())
+            write_atomic(shard_index_path(index, shard), body.getvalue())
 
 
 def _range(starts: list[int], shard: Shard) -> list[int]:
@@ -106,7 +124,7 @@ def _gztool_points(f: BinaryIO) -> tuple[bytes, list[tuple[int, int, int]], byte
     return magic, points, f.read()
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
