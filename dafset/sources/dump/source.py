@@ -28,10 +28,10 @@ from dafset.errors import ConfigError, SourceError
 from dafset.hashing import stable_hash
 from dafset.ids import check_items, check_properties
 from dafset.source import PageViews, RecentChange, Source, StatementAddition
+from dafset.sources.dump.integrity import verify_ingest, verify_stats
 from dafset.sources.dump.stats import check_ingest
 from dafset.sources.dump.tables import (
     INGEST_MANIFEST,
-    STATS_FILE,
     TABLES,
     duckdb_files,
     stats_files,
@@ -106,11 +106,8 @@ class DumpSource:
 
     def __init__(self, ingest_dir: Path, delegate: Source, *, memory_limit: str = "2GB") -> None:
         check_ingest(ingest_dir)
-        stats = ingest_dir / STATS_FILE
-        if not stats.exists():
-            raise ConfigError(
-                f"{ingest_dir / STATS_FILE}: missing (compute it with `dafset dump-stats {ingest_dir}`)"
-            )
+        # the whole ingest that ingest.json describes, and statistics computed from that very ingest
+        verify_stats(ingest_dir, verify_ingest(ingest_dir))
         self.ingest_dir = ingest_dir
         self.delegate = delegate
         self.endpoint = f"duckdb:{ingest_dir.resolve()} ({self._dump_name()}) + {delegate.endpoint}"

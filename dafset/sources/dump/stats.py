@@ -29,6 +29,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from dafset.errors import ConfigError
+from dafset.sources.dump.integrity import ingest_lock, record_stats, verify_ingest
 from dafset.sources.dump.tables import (
     ENTITY_STATS_SCHEMA,
     STATS_FILE,
@@ -111,10 +112,19 @@ ORDER BY ids.id
 def duckdb_stats(folder: Path, limits: DuckLimits | None = None) -> dict[str, Any]:
     """Compute ``stats/entities.parquet`` with DuckDB; returns a report (rows, seconds).
 
-    Sorted by id, so a lookup of a few ids reads only the row groups whose id range holds them."""
+    Sorted by id, so a lookup of a few ids reads only the row groups whose id range holds them.
+    Only over a whole ingest (``integrity.verify_ingest``), and tied to it (``stats/entities.json``)."""
+    check_ingest(folder)
+    with ingest_lock(folder):
+        manifest = verify_ingest(folder)
+        report = _duckdb_stats(folder, limits)
+        record_stats(folder, manifest, report)
+    return report
+
+
+def _duckdb_stats(folder: Path, limits: DuckLimits | None) -> dict[str, Any]:
     import duckdb
 
-    check_ingest(folder)
     limits = limits or DuckLimits()
     temp = limits.temp_directory or folder / ".duckdb-tmp"
     out = folder / STATS_FILE
@@ -178,7 +188,18 @@ def dask_frame(folder: Path) -> Any:
 def dask_stats(folder: Path, out: Path | None = None) -> dict[str, Any]:
     """Write the statistics with ``dask.dataframe``: a folder of parts (one per partition, written
     by the workers: nothing holds the whole table), by default at ``stats/entities.parquet`` in
-    place of DuckDB's single file. On a cluster, call it inside a ``distributed.Client``."""
+    place of DuckDB's single file (then tied to the ingest, as ``duckdb_stats`` does). On a
+    cluster, call it inside a ``distributed.Client``."""
+    check_ingest(folder)
+    with ingest_lock(folder):
+        manifest = verify_ingest(folder)
+        report = _dask_stats(folder, out)
+        if out is None:
+            record_stats(folder, manifest, report)
+    return report
+
+
+def _dask_stats(folder: Path, out: Path | None) -> dict[str, Any]:
     began = time.perf_counter()
     target = out or folder / STATS_FILE
     partial = target.with_name(f".{target.name}.partial")
