@@ -14,10 +14,10 @@ import pytest
 
 from dafset.errors import ConfigError
 from dafset.sources.dump.ingest import ingest_dump
-from dafset.sources.dump.integrity import file_record, ingest_id
+from dafset.sources.dump.integrity import listing
 from dafset.sources.dump.sample_dump import write_sample_dump
 from dafset.sources.dump.stats import DuckLimits, dask_frame, dask_stats, duckdb_stats
-from dafset.sources.dump.tables import INGEST_MANIFEST, SCHEMAS, STATS_FILE, TABLES, shard_file, table_files
+from dafset.sources.dump.tables import INGEST_MANIFEST, SCHEMAS, STATS_FILE, shard_file
 
 
 def _stats(path: Path) -> dict[str, dict[str, int]]:
@@ -85,11 +85,7 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _manifest(folder: Path) -> None:
     """The ``ingest.json`` an ingest writes last: the files it made, their sizes and rows."""
-    files = {
-        p.relative_to(folder).as_posix(): file_record(p) for t in TABLES for p in table_files(folder, t)
-    }
-    manifest = {"files": files, "ingest_id": ingest_id("hand-written", files)}
-    (folder / INGEST_MANIFEST).write_text(json.dumps(manifest))
+    (folder / INGEST_MANIFEST).write_text(json.dumps(listing(folder, "hand-written")))
 
 
 EXPECTED = {

@@ -63,6 +63,13 @@ def ingest_id(dump_identity: str, files: dict[str, dict[str, int]]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def listing(folder: Path, dump_identity: str) -> dict[str, Any]:
+    """``files`` and ``ingest_id`` of the tables now in ``folder``: what ``ingest.json`` needs to
+    vouch for tables written by other means (a benchmark's copies, a test's hand-made rows)."""
+    files = {p.relative_to(folder).as_posix(): file_record(p) for t in TABLES for p in table_files(folder, t)}
+    return {"files": files, "ingest_id": ingest_id(dump_identity, files)}
+
+
 def read_manifest(folder: Path) -> dict[str, Any]:
     path = folder / INGEST_MANIFEST
     if not path.is_file():
