@@ -148,7 +148,7 @@ def ingest_shard(
     info: DumpInfo, shard: sharding.Shard, out: Path, batch_rows: int = BATCH_ROWS
 ) -> ShardResult:
     """Flatten one shard to its Parquet files; reuse its result when already done."""
-    done = _done(info, shard, out)
+    done = shard_done(info, shard, out)
     if done is not None:
         return done
     began, cpu = time.perf_counter(), _cpu_seconds()
@@ -249,7 +249,7 @@ def _shard_files(shard: int) -> list[str]:
     return [shard_file(table, shard) for table in SCHEMAS]
 
 
-def _done(info: DumpInfo, shard: sharding.Shard, out: Path) -> ShardResult | None:
+def shard_done(info: DumpInfo, shard: sharding.Shard, out: Path) -> ShardResult | None:
     """The shard's recorded result when its files are still the ones it wrote, else None."""
     path = out / RESULTS_DIR / f"{shard.name}.json"
     try:
@@ -329,7 +329,7 @@ def finish(
 def _checked(info: DumpInfo, result: ShardResult, out: Path) -> ShardResult:
     """The shard's result as recorded beside its files, once they match it (a result handed
     over by a cache is never trusted over the files)."""
-    done = _done(info, sharding.Shard(result.shard, result.start, result.end), out)
+    done = shard_done(info, sharding.Shard(result.shard, result.start, result.end), out)
     if done is None:
         raise SourceError(
             f"{out}: the files of shard {result.shard} are missing or changed since it was ingested; "
@@ -374,7 +374,7 @@ def ingest_dump(dump: Path, out: Path, *, shards: int | None = None, workers: in
 def _ingest_locked(dump: Path, out: Path, shards: int | None, workers: int) -> IngestReport:
     began = time.perf_counter()
     info, plan = prepare(Path(dump), Path(out), shards, workers)
-    resumed = sum(_done(info, shard, Path(out)) is not None for shard in plan)
+    resumed = sum(shard_done(info, shard, Path(out)) is not None for shard in plan)
     if workers == 1:
         results = [ingest_shard(info, shard, Path(out)) for shard in plan]
     else:
