@@ -4,18 +4,31 @@ only whole, by one writer, with statistics of that very ingest."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import logging
+import os
+import shutil
+import subprocess
+import sys
 import tracemalloc
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
+from dafset.errors import ConfigError
+from dafset.sources.dump import ingest
 from dafset.sources.dump import shards as sharding
 from dafset.sources.dump.ingest import ingest_dump
-from dafset.sources.dump.tables import INGEST_MANIFEST, table_files
+from dafset.sources.dump.integrity import ingest_lock, verify_ingest
+from dafset.sources.dump.source import DumpSource
+from dafset.sources.dump.streams import identity
+from dafset.sources.dump.tables import INGEST_MANIFEST, STATS_FILE, shard_file, table_files
+from dafset.sources.sample.source import SampleSource
+
+REPO = Path(__file__).resolve().parents[1]
 
 TWENTY = "entity_json/qrank_twenty_entities.json"
 HEAD50 = "entity_json/wikibase-dump-filter_latest-all_head50.json"
@@ -162,3 +175,236 @@ def test_an_overlong_line_is_malformed_and_the_next_ones_are_read(
     report = ingest_dump(dump, tmp_path / "out", shards=3)
     assert (report.entities, report.malformed) == (20, 1)
     assert _malformed_offsets(tmp_path / "out") == [2 + sum(len(x) for x in lines[:5])]
+
+
+# -- CLI helpers ----------------------------------------------------------------------------------
+
+
+def _cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [sys.executable, "-m", "dafset.cli", *map(str, args)], capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+def _one_error_line(done: subprocess.CompletedProcess[str], *needles: str) -> str:
+    """A failed command printed one error line, ``error: ...``, holding every needle (a build
+    also prints its "[dafset] <stage>: ..." progress lines), and no traceback."""
+    assert done.returncode == 2, (done.returncode, done.stdout, done.stderr)
+    lines = [line for line in done.stderr.strip().splitlines() if not line.startswith("[dafset] ")]
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    assert all(n in lines[0] for n in needles), lines[0]
+    return lines[0]
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file an ingest published (tables, ingest.json, statistics), with its bytes."""
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.name.endswith(".lock") and ".duckdb-tmp" not in p.parts
+    }
+
+
+@pytest.fixture
+def twenty(fixtures_dir: Path, tmp_path: Path) -> Path:
+    return _dump(tmp_path / "twenty.json", _entity_lines(fixtures_dir))
+
+
+@pytest.fixture
+def head50(fixtures_dir: Path, tmp_path: Path) -> Path:
+    return _dump(tmp_path / "head50.json", _entity_lines(fixtures_dir, HEAD50))
+
+
+def _stats_ids(folder: Path) -> set[str]:
+    return set(pq.read_table(folder / STATS_FILE, columns=["id"]).column("id").to_pylist())
+
+
+# -- 2: one writer per ingest folder --------------------------------------------------------------
+
+
+def test_a_second_ingest_into_a_busy_folder_stops_and_mixes_nothing(
+    twenty: Path, head50: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    ingest_dump(twenty, out, shards=2)
+    before = _snapshot(out)
+    with ingest_lock(out):  # an ingest (or dump-stats) of another process is running
+        done = _cli("ingest-dump", head50, "--out", out, "--shards", "2")
+        stats = _cli("dump-stats", out)
+    _one_error_line(done, "another ingest", str(out))
+    _one_error_line(stats, "another ingest", str(out))
+    assert _snapshot(out) == before  # dump A's tables and ingest.json, untouched
+
+
+def test_two_concurrent_ingests_never_publish_a_mixed_folder(twenty: Path, head50: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "dafset.cli", "ingest-dump", str(d), "--out", str(out), "--shards", "3"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for d in (twenty, head50)
+    ]
+    codes = [r.wait(timeout=300) for r in runs]
+    assert 0 in codes  # at least one ran; a refused one said so and wrote nothing
+    for run, code in zip(runs, codes, strict=True):
+        if code:
+            assert "another ingest" in run.stderr.read()
+    manifest = verify_ingest(out)  # whole, and every table from the dump ingest.json names
+    dump = Path(manifest["dump"]["path"])
+    ids = {json.loads(line.rstrip(b",\n"))["id"] for line in _entity_lines(dump.parent, dump.name)}
+    assert set(_ids(out)) == ids
+
+
+# -- 3: the dump's identity sees its middle ----------------------------------------------------------
+
+
+def test_a_same_size_partial_download_then_the_whole_file_is_ingested_again(
+    twenty: Path, tmp_path: Path
+) -> None:
+    whole = twenty.read_bytes()
+    cut = len(whole) * 2 // 5
+    partial = whole[:cut] + b"\0" * (len(whole) - cut)  # a preallocated download, 40% written
+    dump, out = tmp_path / "dl" / "latest-all.json", tmp_path / "out"
+    dump.parent.mkdir()
+    dump.write_bytes(partial)
+    first = ingest_dump(dump, out, shards=8)
+    assert first.entities < 20
+    stamp = dump.stat()
+    dump.write_bytes(whole)  # the download completes
+    os.utime(dump, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))  # even with the time kept (cp -p)
+    again = ingest_dump(dump, out, shards=8)
+    assert (again.resumed, again.entities, again.malformed) == (0, 20, 0)
+    assert len(_ids(out)) == 20
+
+
+def test_the_identity_changes_with_the_modification_time_alone(twenty: Path) -> None:
+    before = identity(twenty)
+    os.utime(twenty, ns=(0, twenty.stat().st_mtime_ns + 10**9))
+    assert identity(twenty) != before
+
+
+# -- 4: only a whole ingest, with statistics of that very ingest, is used ----------------------------
+
+
+def _stats_and_source(folder: Path) -> DumpSource:
+    return DumpSource(folder, SampleSource())
+
+
+def test_a_deleted_or_cut_shard_is_refused_by_dump_stats_and_the_dump_source(
+    twenty: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    ingest_dump(twenty, out, shards=4)
+    assert _cli("dump-stats", out).returncode == 0
+    _stats_and_source(out)  # whole: fine
+    shard = out / shard_file("statements", 1)
+    data = shard.read_bytes()
+    shard.unlink()
+    _one_error_line(_cli("dump-stats", out), str(shard), "missing", "ingest-dump")
+    with pytest.raises(ConfigError, match=r"missing, but listed in ingest\.json"):
+        _stats_and_source(out)
+    shard.write_bytes(data[: len(data) // 2])  # cut short
+    _one_error_line(_cli("dump-stats", out), str(shard), "ingest-dump")
+    shard.write_bytes(data)
+    (out / shard_file("terms", 7)).write_bytes((out / shard_file("terms", 0)).read_bytes())  # a stray
+    _one_error_line(_cli("dump-stats", out), "shard-00007", "not part of the ingest")
+
+
+def test_half_an_ingest_is_refused(twenty: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    ingest_dump(twenty, out, shards=4)
+    assert _cli("dump-stats", out).returncode == 0
+    info, plan = ingest.prepare(twenty, out, 8)  # a re-ingest with 8 shards dies after 4
+    for shard in plan[:4]:
+        ingest.ingest_shard(info, shard, out)
+    _one_error_line(_cli("dump-stats", out), "ingest.json: missing", "did not finish", "ingest-dump")
+    with pytest.raises(ConfigError, match="did not finish"):
+        _stats_and_source(out)
+
+
+def test_statistics_of_an_earlier_ingest_are_refused(twenty: Path, head50: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    ingest_dump(head50, out, shards=2)
+    assert _cli("dump-stats", out).returncode == 0
+    ingest_dump(twenty, out, shards=2)  # another dump into the same folder, no dump-stats after it
+    with pytest.raises(ConfigError, match="computed from an earlier ingest") as caught:
+        _stats_and_source(out)
+    assert f"dafset dump-stats {out}" in str(caught.value)
+    build = _cli("build", "--source", "dump", "--dump-dir", out, "--out", tmp_path / "dafset", "--no-figures")
+    _one_error_line(build, "earlier ingest", "dump-stats")
+    assert "harvest" not in build.stderr  # refused by the checks before any work
+    assert not (tmp_path / "dafset" / "latest").exists()
+    assert _cli("dump-stats", out).returncode == 0
+    _stats_and_source(out)
+    ingest_dump(twenty, tmp_path / "fresh", shards=2)
+    assert _cli("dump-stats", tmp_path / "fresh").returncode == 0
+    fresh = pq.read_table(tmp_path / "fresh" / STATS_FILE)
+    assert pq.read_table(out / STATS_FILE).equals(fresh)  # the new dump's statistics, none of the old
+
+
+# -- 5: folder names are never patterns -----------------------------------------------------------
+
+
+def test_a_folder_named_like_a_glob_reads_only_its_own_tables(twenty: Path, head50: Path, tmp_path: Path) -> None:
+    ingest_dump(twenty, tmp_path / "plain")
+    assert _cli("dump-stats", tmp_path / "plain").returncode == 0
+    want = pq.read_table(tmp_path / "plain" / STATS_FILE)
+    ingest_dump(head50, tmp_path / "q1")  # the sibling a pattern would match
+    assert _cli("dump-stats", tmp_path / "q1").returncode == 0
+    sibling_only = sorted(set(_ids(tmp_path / "q1")) - _stats_ids(tmp_path / "plain"))[:5]
+    for name in ("q[1]", "q*", "q?"):
+        folder = tmp_path / name
+        ingest_dump(twenty, folder)
+        assert _cli("dump-stats", folder).returncode == 0, name
+        assert pq.read_table(folder / STATS_FILE).equals(want), name
+        source = _stats_and_source(folder)
+        # unknown items come back unlabelled (as from WDQS); the sibling's labels never show
+        assert not [r for r in source.select("labels", items=sibling_only) if "label" in r], name
+        assert [r for r in source.select("labels", items=_ids(folder)[:3]) if "label" in r], name
+        shutil.rmtree(folder)
+
+
+# -- 8: an entity twice in the dump is kept once, counted ---------------------------------------------
+
+
+@pytest.mark.parametrize("shards", [1, 3])
+def test_an_entity_twice_in_the_dump_is_kept_once_and_counted(
+    fixtures_dir: Path, tmp_path: Path, shards: int
+) -> None:
+    lines = _entity_lines(fixtures_dir)
+    once = ingest_dump(_dump(tmp_path / "once.json", lines), tmp_path / "once", shards=shards)
+    twice = ingest_dump(_dump(tmp_path / "twice.json", [*lines, lines[1]]), tmp_path / "twice", shards=shards)
+    assert (twice.entities, twice.duplicates, twice.statements) == (20, 1, once.statements)
+    assert json.loads((tmp_path / "twice" / INGEST_MANIFEST).read_text())["duplicates"] == 1
+    assert _ids(tmp_path / "twice") == _ids(tmp_path / "once")
+    for folder in ("once", "twice"):
+        assert _cli("dump-stats", tmp_path / folder).returncode == 0
+    frequency = {
+        f: dict(zip(*pq.read_table(tmp_path / f / STATS_FILE, columns=["id", "frequency"]).to_pydict().values(), strict=True))
+        for f in ("once", "twice")
+    }
+    assert frequency["twice"] == frequency["once"]
+
+
+# -- 11: a crash while the seek index is written is repaired, not fatal --------------------------------
+
+
+def test_an_empty_or_cut_seek_index_is_rebuilt(fixtures_dir: Path, tmp_path: Path) -> None:
+    dump = tmp_path / "d.json.gz"
+    dump.write_bytes(gzip.compress((fixtures_dir / HEAD50).read_bytes()))
+    first = ingest_dump(dump, tmp_path / "out", shards=3)
+    index = Path(first.dump.index)
+    size_file = index.with_name(index.name + ".size")
+    size_file.write_text("")  # what a crash or a full disk left
+    done = _cli("ingest-dump", dump, "--out", tmp_path / "out", "--shards", "3")
+    assert done.returncode == 0 and "ingested 49 entities" in done.stdout, done.stderr
+    index.write_bytes(index.read_bytes()[: index.stat().st_size // 2])
+    again = ingest_dump(dump, tmp_path / "out", shards=3)
+    assert again.entities == 49 and again.dump.uncompressed_size == first.dump.uncompressed_size
+    assert int(size_file.read_text()) == first.dump.uncompressed_size
