@@ -265,22 +265,23 @@ def test_two_concurrent_ingests_never_publish_a_mixed_folder(twenty: Path, head5
 
 
 def test_a_same_size_partial_download_then_the_whole_file_is_ingested_again(
-    twenty: Path, tmp_path: Path
+    head50: Path, tmp_path: Path
 ) -> None:
-    whole = twenty.read_bytes()
-    cut = len(whole) * 2 // 5
-    partial = whole[:cut] + b"\0" * (len(whole) - cut)  # a preallocated download, 40% written
+    whole = head50.read_bytes()
+    assert len(whole) > 3 * (1 << 20)  # more than the first and last MiB
+    a, b = len(whole) * 3 // 10, len(whole) * 7 // 10
+    partial = whole[:a] + b"\0" * (b - a) + whole[b:]  # a segmented download, its middle not yet written
     dump, out = tmp_path / "dl" / "latest-all.json", tmp_path / "out"
     dump.parent.mkdir()
     dump.write_bytes(partial)
     first = ingest_dump(dump, out, shards=8)
-    assert first.entities < 20
+    assert first.entities < 49
     stamp = dump.stat()
     dump.write_bytes(whole)  # the download completes
     os.utime(dump, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))  # even with the time kept (cp -p)
     again = ingest_dump(dump, out, shards=8)
-    assert (again.resumed, again.entities, again.malformed) == (0, 20, 0)
-    assert len(_ids(out)) == 20
+    assert (again.resumed, again.entities, again.malformed) == (0, 49, 0)
+    assert len(_ids(out)) == 49
 
 
 def test_the_identity_changes_with_the_modification_time_alone(twenty: Path) -> None:
