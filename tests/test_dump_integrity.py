@@ -126,7 +126,9 @@ def test_a_bad_statement_leaves_no_row_of_its_entity(fixtures_dir: Path, tmp_pat
     dump = _dump(tmp_path / "d.json", [*_entity_lines(fixtures_dir)[:3], _line(entity)])
     ingest_dump(dump, tmp_path / "out")
     subjects = {
-        s for p in table_files(tmp_path / "out", "statements") for s in pq.read_table(p).column("subject_id").to_pylist()
+        s
+        for p in table_files(tmp_path / "out", "statements")
+        for s in pq.read_table(p).column("subject_id").to_pylist()
     }
     assert "Q999994" not in subjects and len(subjects) == 3
 
@@ -183,7 +185,11 @@ def test_an_overlong_line_is_malformed_and_the_next_ones_are_read(
 def _cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run(
-        [sys.executable, "-m", "dafset.cli", *map(str, args)], capture_output=True, text=True, env=env, timeout=300
+        [sys.executable, "-m", "dafset.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
 
 
@@ -237,7 +243,9 @@ def test_a_second_ingest_into_a_busy_folder_stops_and_mixes_nothing(
     assert _snapshot(out) == before  # dump A's tables and ingest.json, untouched
 
 
-def test_two_concurrent_ingests_never_publish_a_mixed_folder(twenty: Path, head50: Path, tmp_path: Path) -> None:
+def test_two_concurrent_ingests_never_publish_a_mixed_folder(
+    twenty: Path, head50: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     runs = [
@@ -352,7 +360,9 @@ def test_statistics_of_an_earlier_ingest_are_refused(twenty: Path, head50: Path,
 # -- 5: folder names are never patterns -----------------------------------------------------------
 
 
-def test_a_folder_named_like_a_glob_reads_only_its_own_tables(twenty: Path, head50: Path, tmp_path: Path) -> None:
+def test_a_folder_named_like_a_glob_reads_only_its_own_tables(
+    twenty: Path, head50: Path, tmp_path: Path
+) -> None:
     ingest_dump(twenty, tmp_path / "plain")
     assert _cli("dump-stats", tmp_path / "plain").returncode == 0
     want = pq.read_table(tmp_path / "plain" / STATS_FILE)
@@ -387,7 +397,12 @@ def test_an_entity_twice_in_the_dump_is_kept_once_and_counted(
     for folder in ("once", "twice"):
         assert _cli("dump-stats", tmp_path / folder).returncode == 0
     frequency = {
-        f: dict(zip(*pq.read_table(tmp_path / f / STATS_FILE, columns=["id", "frequency"]).to_pydict().values(), strict=True))
+        f: dict(
+            zip(
+                *pq.read_table(tmp_path / f / STATS_FILE, columns=["id", "frequency"]).to_pydict().values(),
+                strict=True,
+            )
+        )
         for f in ("once", "twice")
     }
     assert frequency["twice"] == frequency["once"]

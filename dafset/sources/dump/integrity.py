@@ -107,7 +107,9 @@ def verify_ingest(folder: Path) -> dict[str, Any]:
     for table in TABLES:
         for path in table_files(folder, table):
             if path.relative_to(folder).as_posix() not in listed:
-                raise ConfigError(f"{path}: not part of the ingest in {INGEST_MANIFEST} (remove it or {redo})")
+                raise ConfigError(
+                    f"{path}: not part of the ingest in {INGEST_MANIFEST} (remove it or {redo})"
+                )
     return manifest
 
 
@@ -130,7 +132,9 @@ def verify_stats(folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        raise ConfigError(f"{path}: missing or unreadable: statistics of an unknown ingest ({redo})") from None
+        raise ConfigError(
+            f"{path}: missing or unreadable: statistics of an unknown ingest ({redo})"
+        ) from None
     if record.get("ingest_id") != manifest["ingest_id"]:
         raise ConfigError(f"{folder / STATS_FILE}: computed from an earlier ingest of {folder} ({redo})")
     for name, want in record.get("files", {}).items():
