@@ -5,9 +5,13 @@ Three steps, each usable on its own (the Prefect flow ``ingest-dump`` maps the m
 1. ``prepare``: identify the dump (``streams.identity``), build the seek index of a compressed
    dump, plan the byte-range shards;
 2. ``ingest_shard``: one shard's lines -> decode -> flatten -> Parquet, plus a small result file
-   ``_shards/shard-NNNNN.json``; a shard whose result exists for the same dump and range is not
-   redone (a rerun after a crash resumes);
-3. ``finish``: ``ingest.json`` from the shard results.
+   ``_shards/shard-NNNNN.json`` recording each file's size and rows; a shard whose result exists
+   for the same dump and range, with its files as recorded, is not redone (a rerun resumes);
+3. ``finish``: every shard's files checked again, later copies of an entity found in several
+   shards dropped (``dedupe``), then ``ingest.json``, written last.
+
+``ingest_dump`` holds the folder's ingest lock throughout (``integrity.ingest_lock``), and
+``prepare`` removes an old ``ingest.json`` first, so an unfinished ingest is never read as whole.
 
 Malformed lines are never fatal and never silent: each is logged with its byte offset (in the
 uncompressed stream), counted per shard, and the first ``KEEP_MALFORMED`` per shard are listed in
@@ -169,7 +173,7 @@ def ingest_shard(
                     _duplicate(result, offset, entity.id)
                     continue
                 buffers.add(entity)
-            except (DecodeError, RecursionError, BadEntity) as exc:
+            except (DecodeError, BadEntity) as exc:
                 _malformed(result, offset, exc)
                 continue
             seen.add(entity.id)
