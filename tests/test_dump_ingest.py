@@ -325,8 +325,12 @@ def test_cli_ingests_and_reports(fixtures_dir: Path, tmp_path: Path) -> None:
 
 
 def test_each_shard_of_a_compressed_dump_loads_only_its_own_seek_points(
-    fixtures_dir: Path, tmp_path: Path
+    fixtures_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # a shard's index reaches past its end by the longest line read (64 MiB) and a block (8 MiB): scaled
+    # down with the file (18 MB here, 1.5 TB for real), so that it stays a part of the whole
+    monkeypatch.setattr(sharding, "MAX_LINE_BYTES", 1 << 20)
+    monkeypatch.setattr(sharding, "BLOCK", 1 << 20)
     head = (fixtures_dir / HEAD50).read_bytes()
     body = head.removeprefix(b"[\n")
     big = head + body * 4  # 18 MB of real lines (ids repeat: each entity is kept once, issue 20)
@@ -355,3 +359,6 @@ def test_a_shard_index_holds_its_range_and_one_point_past_the_chunk_of_its_end()
     assert seek_index._range(points, sharding.Shard(1, 15, 25)) == [0, 1, 2, 3, 4]
     assert seek_index._range(points, sharding.Shard(0, 0, 12)) == [0, 1, 2, 3]
     assert seek_index._range(points, sharding.Shard(2, 45, 60)) == [0, 4, 5]
+    # with a reach (how far past its end a shard reads), up to the first point at or past end + reach
+    assert seek_index._range(points, sharding.Shard(0, 0, 12), reach=10) == [0, 1, 2, 3]
+    assert seek_index._range(points, sharding.Shard(0, 0, 12), reach=19) == [0, 1, 2, 3, 4]

@@ -424,3 +424,23 @@ def test_an_empty_or_cut_seek_index_is_rebuilt(fixtures_dir: Path, tmp_path: Pat
     again = ingest_dump(dump, tmp_path / "out", shards=3)
     assert again.entities == 49 and again.dump.uncompressed_size == first.dump.uncompressed_size
     assert int(size_file.read_text()) == first.dump.uncompressed_size
+
+
+def test_a_gzip_of_zeros_is_one_malformed_line_in_bounded_memory(tmp_path: Path) -> None:
+    """The issue's probe, scaled: 512 MiB of zeros without a newline (2 MB gzipped). Neither the
+    line nor the decompressor's chunks may grow with it (the shard's reads stop at its end + the
+    cap + a block, and its seek index bounds the chunk there)."""
+    dump = tmp_path / "zeros.json.gz"
+    with gzip.open(dump, "wb", compresslevel=1) as f:
+        f.write(b"[\n")
+        for _ in range(64):
+            f.write(bytes(8 << 20).replace(b"\0", b"0"))
+        f.write(b"\n]\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "DAFSET_DUMP_MAX_LINE_MB": "4"}
+    args = [sys.executable, "-m", "dafset.cli", "ingest-dump", str(dump), "--out", str(tmp_path / "out")]
+    done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    manifest = json.loads((tmp_path / "out" / INGEST_MANIFEST).read_text())
+    assert (manifest["entities"], manifest["malformed"]) == (0, 1)
+    assert "longer than 4 MiB" in manifest["shards"][0]["malformed_lines"][0]["error"]
+    assert manifest["peak_rss_mb"] < 400  # the line is 512 MiB

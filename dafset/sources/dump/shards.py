@@ -50,7 +50,7 @@ def plan(size: int, shards: int) -> list[Shard]:
 
 
 def entity_lines(
-    stream: BinaryIO, shard: Shard, block: int = BLOCK, max_line: int | None = None
+    stream: BinaryIO, shard: Shard, block: int | None = None, max_line: int | None = None
 ) -> Iterator[tuple[int, memoryview]]:
     """(offset, line) for every entity line starting in ``shard``, without the trailing comma.
 
@@ -58,7 +58,7 @@ def entity_lines(
     current block: use it before asking for the next one. A line longer than ``max_line`` comes
     as ``TOO_LONG`` (empty) and is skipped to its end, holding at most ~``2 * (max_line + block)``.
     """
-    max_line = max_line or MAX_LINE_BYTES
+    block, max_line = block or BLOCK, max_line or MAX_LINE_BYTES  # read now: settings a test may set
     pos = max(shard.start - 1, 0)
     stream.seek(pos)
     skipping = shard.start > 0  # the byte before ``start`` decides: a newline there means "ours"
@@ -71,7 +71,9 @@ def entity_lines(
         if skipping:
             nl = data.find(b"\n")
             if nl < 0:
-                if not chunk:
+                # no newline up to the shard's end: no line starts in it any more (reading on to
+                # the next newline could mean the rest of a file without newlines)
+                if not chunk or pos + len(data) >= shard.end:
                     return
                 pos += len(data)
                 carry = b""
