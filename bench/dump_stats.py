@@ -15,6 +15,7 @@ Ends with one machine-readable line:
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -28,9 +29,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from dafset.sources.dump.ingest import ingest_dump  # noqa: E402
+from dafset.sources.dump.integrity import listing  # noqa: E402
 from dafset.sources.dump.sample_dump import write_sample_dump  # noqa: E402
 from dafset.sources.dump.stats import DuckLimits, dask_stats, duckdb_stats  # noqa: E402
-from dafset.sources.dump.tables import STATS_FILE, TABLES  # noqa: E402
+from dafset.sources.dump.tables import INGEST_MANIFEST, STATS_FILE, TABLES  # noqa: E402
 
 SHIFT = 100_000_000
 
@@ -57,6 +59,8 @@ def replicate(source: Path, target: Path, copies: int) -> None:
                 f"COPY (SELECT {select} FROM read_parquet('{source}/{table}/*.parquet')) "
                 f"TO '{out}' (FORMAT parquet, COMPRESSION zstd)"
             )
+    # vouch for the copies as an ingest would (dump-stats reads only what ingest.json lists)
+    (target / INGEST_MANIFEST).write_text(json.dumps(listing(target, f"{copies} copies of {source}")))
 
 
 def naive(folder: Path) -> int:

@@ -266,6 +266,7 @@ def ingest_dump(
     typer.echo(
         f"ingested {report.entities} entities, {report.statements} statements into {out} "
         f"({len(report.shards)} shards{resumed}; {report.malformed} malformed lines; "
+        f"{report.duplicates} duplicate entities dropped; "
         f"{report.seconds:.1f} s; peak {report.peak_rss_mb:.0f} MB per worker)"
     )
 

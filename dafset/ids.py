@@ -37,6 +37,10 @@ def is_item(value: str | None) -> bool:
     return isinstance(value, str) and bool(_ITEM.match(value))
 
 
+def is_property(value: str | None) -> bool:
+    return isinstance(value, str) and bool(_PROPERTY.match(value))
+
+
 def chunks(values: list[str], size: int) -> list[list[str]]:
     """Split a list into batches (50 for wbgetentities/pageprops, larger for SPARQL VALUES)."""
     return [values[i : i + size] for i in range(0, len(values), size)]

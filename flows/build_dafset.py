@@ -82,6 +82,18 @@ def model_fingerprint(model: str | None) -> str:
     return h.hexdigest()
 
 
+def data_fingerprint(cfg: BuildConfig) -> str:
+    """The identity of the data a build reads from disk, never its path: for ``--source dump``
+    the ingest's and its statistics' (checked whole first, ``integrity.data_identity``), so a
+    re-ingest into the same folder never serves the stages cached for the old dump. The sample's
+    data is in ``code_fingerprint``; the live services' answers expire with the cache (weekly)."""
+    if cfg.source != "dump" or cfg.dump_dir is None:
+        return "-"
+    from dafset.sources.dump.integrity import data_identity
+
+    return data_identity(cfg.dump_dir)
+
+
 def snapshot_date(snapshot: str | None, source: str, dump_delegate: str = "sample") -> date:
     """The snapshot date: given, else the sample's as-of date, else the run's scheduled day (UTC).
 
@@ -204,7 +216,9 @@ def build_dafset(
     )
     if runner == "dask" and not dask_address:
         share_api_url()
-    fingerprint = hashlib.sha256(f"{code_fingerprint()}|{model_fingerprint(model)}".encode()).hexdigest()
+    fingerprint = hashlib.sha256(
+        f"{code_fingerprint()}|{model_fingerprint(model)}|{data_fingerprint(cfg)}".encode()
+    ).hexdigest()
     logger = get_run_logger()
     logger.info(
         "snapshot %s from %s into %s; code fingerprint %s", cfg.snapshot, source, out, fingerprint[:12]

@@ -5,7 +5,10 @@ module, not in the entrypoint script, because Dask workers import tasks by modul
 
 Caching: a shard's result is keyed by the dump's identity, the shard's byte range, the output
 folder and the ingest code (``dump_code_fingerprint``), and persisted beside the output; a rerun
-after a crash finds the finished shards in the cache and redoes only the missing ones.
+after a crash finds the finished shards in the cache and redoes only the missing ones. A cached
+result is used only while the shard's files are the ones it describes (``ingest.shard_done``:
+their sizes and row counts); a shard whose files were deleted or changed is run again and its
+cache entry refreshed, and ``finish`` checks every file again before writing ``ingest.json``.
 """
 
 from __future__ import annotations
@@ -70,10 +73,18 @@ def ingest_shards(
 ) -> list[ingest.ShardResult]:
     """Every shard as one task, on whichever task runner the caller chose."""
     futures = [
-        ingest_shard.submit(info, shard, out, fingerprint, shard.index == fail_shard) for shard in plan
+        _shard_task(info, shard, out).submit(info, shard, out, fingerprint, shard.index == fail_shard)
+        for shard in plan
     ]
     wait(futures)  # every shard finishes (or fails) before a failure ends the run
     return [future.result() for future in futures]
+
+
+def _shard_task(info: DumpInfo, shard: Shard, out: str) -> Any:
+    """The shard's task, told to refresh its cache entry unless its files are intact."""
+    if ingest.shard_done(info, shard, Path(out)) is not None:
+        return ingest_shard
+    return ingest_shard.with_options(refresh_cache=True)
 
 
 @task(name="finish-ingest", cache_policy=NO_CACHE)

@@ -19,6 +19,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
+from dafset.sources.dump.integrity import ingest_lock
 from flows.build_dafset import RESULTS_DIR, share_api_url, task_runner
 from flows.dump_tasks import dump_code_fingerprint, finish, ingest_shards, prepare
 
@@ -33,7 +34,8 @@ def summary(report: Any) -> str:
         f"{report.dump.uncompressed_size:,} bytes uncompressed) -> `{report.out}`\n\n"
         f"- shards: {len(report.shards)}\n- entities: {report.entities:,}\n"
         f"- statements: {report.statements:,}\n- malformed lines: {report.malformed:,} "
-        f"(offsets in `ingest.json`)\n- seconds: {report.seconds:.1f}\n\n"
+        f"(offsets in `ingest.json`)\n- duplicate entities dropped: {report.duplicates:,}\n"
+        f"- seconds: {report.seconds:.1f}\n\n"
         f"| worker process | peak RSS (MB) |\n|---|---|\n{rows}\n"
     )
 
@@ -54,6 +56,13 @@ def ingest_dump(
     dask_address: an existing Dask scheduler (``tcp://host:8786``) instead of a local cluster.
     fail_shard: a shard index whose task fails (to exercise resuming).
     """
+    with ingest_lock(Path(out)):  # one writer per folder, as `dafset ingest-dump` holds it
+        return _ingest(dump, out, shards, workers, dask_address, fail_shard)
+
+
+def _ingest(
+    dump: str, out: str, shards: int | None, workers: int, dask_address: str | None, fail_shard: int | None
+) -> dict[str, Any]:
     began = time.perf_counter()
     logger = get_run_logger()
     info, plan = prepare(dump, out, shards, workers)
@@ -79,6 +88,7 @@ def ingest_dump(
         "entities": report.entities,
         "statements": report.statements,
         "malformed": report.malformed,
+        "duplicates": report.duplicates,
         "shards": len(report.shards),
         "peak_rss_mb_by_worker": report.peak_rss_by_worker(),
     }

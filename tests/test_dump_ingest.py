@@ -325,11 +325,15 @@ def test_cli_ingests_and_reports(fixtures_dir: Path, tmp_path: Path) -> None:
 
 
 def test_each_shard_of_a_compressed_dump_loads_only_its_own_seek_points(
-    fixtures_dir: Path, tmp_path: Path
+    fixtures_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # a shard's index reaches past its end by the longest line read (64 MiB) and a block (8 MiB): scaled
+    # down with the file (18 MB here, 1.5 TB for real), so that it stays a part of the whole
+    monkeypatch.setattr(sharding, "MAX_LINE_BYTES", 1 << 20)
+    monkeypatch.setattr(sharding, "BLOCK", 1 << 20)
     head = (fixtures_dir / HEAD50).read_bytes()
     body = head.removeprefix(b"[\n")
-    big = head + body * 4  # 18 MB of real lines (ids repeat, rows compare as multisets)
+    big = head + body * 4  # 18 MB of real lines (ids repeat: each entity is kept once, issue 20)
     (tmp_path / "big.json").write_bytes(big)
     (tmp_path / "big.json.gz").write_bytes(gzip.compress(big, compresslevel=6))
     (tmp_path / "big.json.bz2").write_bytes(bz2.compress(big, compresslevel=1))
@@ -337,7 +341,7 @@ def test_each_shard_of_a_compressed_dump_loads_only_its_own_seek_points(
     for name in ("big.json.gz", "big.json.bz2"):
         out = tmp_path / name.replace(".", "-")
         report = ingest_dump(tmp_path / name, out, shards=6)
-        assert report.entities == 49 * 5
+        assert (report.entities, report.duplicates) == (49, 49 * 4)
         full = Path(report.dump.index)
         parts = [
             seek_index.shard_index_path(full, s) for s in sharding.plan(report.dump.uncompressed_size, 6)
@@ -355,3 +359,6 @@ def test_a_shard_index_holds_its_range_and_one_point_past_the_chunk_of_its_end()
     assert seek_index._range(points, sharding.Shard(1, 15, 25)) == [0, 1, 2, 3, 4]
     assert seek_index._range(points, sharding.Shard(0, 0, 12)) == [0, 1, 2, 3]
     assert seek_index._range(points, sharding.Shard(2, 45, 60)) == [0, 4, 5]
+    # with a reach (how far past its end a shard reads), up to the first point at or past end + reach
+    assert seek_index._range(points, sharding.Shard(0, 0, 12), reach=10) == [0, 1, 2, 3]
+    assert seek_index._range(points, sharding.Shard(0, 0, 12), reach=19) == [0, 1, 2, 3, 4]

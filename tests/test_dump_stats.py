@@ -3,6 +3,7 @@ SPARQL count queries mean (truthy ranks, distinct triples, self-loops, somevalue
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,10 @@ import pytest
 
 from dafset.errors import ConfigError
 from dafset.sources.dump.ingest import ingest_dump
+from dafset.sources.dump.integrity import listing
 from dafset.sources.dump.sample_dump import write_sample_dump
 from dafset.sources.dump.stats import DuckLimits, dask_frame, dask_stats, duckdb_stats
-from dafset.sources.dump.tables import SCHEMAS, STATS_FILE, shard_file
+from dafset.sources.dump.tables import INGEST_MANIFEST, SCHEMAS, STATS_FILE, shard_file
 
 
 def _stats(path: Path) -> dict[str, dict[str, int]]:
@@ -77,7 +79,13 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ]
     _write(folder, "sitelinks", links, 0)
     _write(folder, "sitelinks", [], 1)
+    _manifest(folder)
     return folder
+
+
+def _manifest(folder: Path) -> None:
+    """The ``ingest.json`` an ingest writes last: the files it made, their sizes and rows."""
+    (folder / INGEST_MANIFEST).write_text(json.dumps(listing(folder, "hand-written")))
 
 
 EXPECTED = {

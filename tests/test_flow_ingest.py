@@ -38,6 +38,9 @@ from standins.flow_runs import subflow_task_runs
 
 import flows.dump_tasks as dump_tasks
 from dafset.sources.dump.ingest import ingest_dump as ingest_plain
+from dafset.sources.dump.integrity import verify_ingest
+from dafset.sources.dump.sample_dump import write_sample_dump
+from dafset.sources.dump.stats import duckdb_stats
 from dafset.sources.dump.tables import INGEST_MANIFEST, SCHEMAS, TABLES
 from flows.ingest_dump import SUMMARY_KEY, ingest_dump
 
@@ -141,6 +144,75 @@ def test_a_crash_after_some_shards_resumes_without_redoing_them(
     ingest_plain(fixtures_dir / HEAD50, tmp_path / "plain", shards=1)
     assert _rows(out) == _rows(tmp_path / "plain")
     assert json.loads((out / INGEST_MANIFEST).read_text())["entities"] == 49
+
+
+def test_a_deleted_or_garbled_shard_is_redone_not_served_from_the_cache(
+    prefect_api: str, fixtures_dir: Path, tmp_path: Path
+) -> None:
+    """Issue 20, item 1: the shard cache is used only while the shard's files are its own."""
+    out = tmp_path / "out"
+    first = ingest_dump(str(fixtures_dir / HEAD50), str(out), shards=SHARDS, workers=2, return_state=True)
+    assert first.is_completed(), first
+    (out / "statements" / "shard-00001.parquet").unlink()
+    garbled = out / "terms" / "shard-00003.parquet"
+    garbled.write_bytes(b"\0" * garbled.stat().st_size)  # same size, no longer Parquet
+
+    rerun = ingest_dump(str(fixtures_dir / HEAD50), str(out), shards=SHARDS, workers=2, return_state=True)
+    assert rerun.is_completed(), rerun
+    states = _shard_states(rerun)
+    assert (states.pop("shard-00001"), states.pop("shard-00003")) == ("Completed", "Completed")
+    assert set(states.values()) == {"Cached"}
+    assert verify_ingest(out)["entities"] == 49  # every file whole and as ingest.json records it
+    ingest_plain(fixtures_dir / HEAD50, tmp_path / "plain", shards=1)
+    assert _rows(out) == _rows(tmp_path / "plain")
+
+
+def test_build_flow_stages_are_not_served_for_another_dump_in_the_same_folder(
+    prefect_api: str, tmp_path: Path
+) -> None:
+    """Issue 20, item 1: re-ingesting another dump into the dump folder invalidates every cached
+    stage that read it; an unchanged folder still resumes from the cache."""
+    from flows.build_dafset import build_dafset
+
+    whole = tmp_path / "whole.json"
+    write_sample_dump(whole)
+    lines = whole.read_bytes().splitlines(keepends=True)
+    fewer = tmp_path / "fewer.json"  # another dump: every fourth entity line left out
+    fewer.write_bytes(b"".join(line for i, line in enumerate(lines) if i in (0, len(lines) - 1) or i % 4))
+    folder, out = tmp_path / "dump", tmp_path / "dafset"
+
+    def build() -> Any:
+        state = build_dafset(
+            source="dump", dump_dir=str(folder), out=str(out), sizes=SIZES, figures=False, return_state=True
+        )
+        assert state.is_completed(), state
+        return state
+
+    def cases() -> list[str]:
+        latest = out / "latest" / "data"
+        return sorted(r["id"] for p in sorted(latest.glob("*/*.parquet")) for r in pq.read_table(p).to_pylist())
+
+    ingest_plain(whole, folder)
+    duckdb_stats(folder)
+    build()
+    first = cases()
+    again = build()  # same data: every cached stage is reused
+    assert {n: s for n, s in _stage_states(again).items() if n.startswith("harvest")} == dict.fromkeys(
+        ("harvest-recent", "harvest-popular", "harvest-long_tail"), "Cached"
+    )
+    ingest_plain(fewer, folder)
+    duckdb_stats(folder)
+    rerun = build()
+    states = _stage_states(rerun)
+    assert not [n for n, s in states.items() if s == "Cached"], states
+    assert cases() != first
+
+
+def _stage_states(flow_state: Any) -> dict[str, str]:
+    return {re.sub(r"-[0-9a-f]{3}$", "", r.name): r.state.name for r in subflow_task_runs(flow_state)}
+
+
+SIZES = {"recent": 20, "popular": 20, "long_tail": 20, "robust": 10}
 
 
 def test_prefect_yaml_runs_the_ingest_before_the_weekly_build() -> None:

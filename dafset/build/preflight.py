@@ -44,6 +44,10 @@ def preflight(cfg: BuildConfig) -> RelationSet:
 
         resolve_device(cfg.device)
     read_previous_facts(cfg)
+    if cfg.source == "dump" and cfg.dump_dir is not None:
+        from dafset.sources.dump.integrity import data_identity
+
+        data_identity(cfg.dump_dir)  # a whole ingest, with statistics computed from it
     return relations
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from dafset.ids import is_item, is_property
 from dafset.sources.dump.decode import EnAliases, EnTerm, Entity, Qualifiers, Snak, Statement, Value
 from dafset.sources.dump.tables import SCHEMAS
 
@@ -32,6 +33,13 @@ _DATAVALUE_TYPES = {
 }
 _ENTITY_PREFIX = {"item": "Q", "property": "P", "lexeme": "L", "form": "", "sense": ""}
 _UNIT_PREFIX = "http://www.wikidata.org/entity/"
+MAX_PRECISION = 14  # Wikidata's time precisions are 0 (billion years) .. 14 (second)
+
+
+class BadEntity(ValueError):
+    """A decoded entity the tables must not hold (a malformed id, an impossible precision): its
+    line counts as malformed. Ids are checked here, where they enter, so that no later query
+    meets one ``dafset.ids`` rejects."""
 
 
 def entity_id(value: Value) -> str | None:
@@ -78,10 +86,16 @@ def statement_row(subject: str, statement: Statement) -> tuple[object, ...]:
         obj = (raw.id or entity_id(raw)) if kind == "item" else None
         literal, when, amount = raw.text, raw.time, raw.amount
         precision = raw.precision if when and raw.precision.__class__ is int else None
+        if precision is not None and not 0 <= precision <= MAX_PRECISION:
+            raise BadEntity(f"{subject} {snak.property}: time precision {precision} (expected 0-{MAX_PRECISION})")
+        if obj is not None and not is_item(obj):
+            raise BadEntity(f"{subject} {snak.property}: bad item value {obj!r}")
         unit = unit_id(raw.unit) if amount else None
     else:  # a string value, or none
         obj = when = precision = amount = unit = None
         literal = raw
+    if not is_property(snak.property):
+        raise BadEntity(f"{subject}: bad property id {snak.property!r}")
     q = statement.qualifiers
     if q.__class__ is Qualifiers:
         start = _first_time(q.P580) if q.P580 else None
@@ -138,12 +152,17 @@ class TableBuffers:
         self.rows: dict[str, list[tuple[object, ...]]] = {name: [] for name in SCHEMAS}
 
     def add(self, entity: Entity) -> None:
+        """Buffer the entity's rows, all or none (``BadEntity`` leaves the buffers as they were)."""
+        subject = entity.id
+        if not (is_item(subject) or is_property(subject)):
+            raise BadEntity(f"bad entity id {subject!r}: expected Q or P followed by digits")
+        statements = []
+        if entity.claims.__class__ is dict:
+            for group in entity.claims.values():  # type: ignore[union-attr]
+                statements.extend([statement_row(subject, st) for st in group])
+        self.rows["statements"].extend(statements)
         self.rows["terms"].append(terms_row(entity))
         self.rows["sitelinks"].append(sitelinks_row(entity))
-        if entity.claims.__class__ is dict:
-            subject, rows = entity.id, self.rows["statements"]
-            for group in entity.claims.values():  # type: ignore[union-attr]
-                rows.extend([statement_row(subject, st) for st in group])
 
     def full(self) -> bool:
         return len(self.rows["statements"]) >= self.batch_rows or len(self.rows["terms"]) >= self.batch_rows

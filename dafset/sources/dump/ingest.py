@@ -5,9 +5,13 @@ Three steps, each usable on its own (the Prefect flow ``ingest-dump`` maps the m
 1. ``prepare``: identify the dump (``streams.identity``), build the seek index of a compressed
    dump, plan the byte-range shards;
 2. ``ingest_shard``: one shard's lines -> decode -> flatten -> Parquet, plus a small result file
-   ``_shards/shard-NNNNN.json``; a shard whose result exists for the same dump and range is not
-   redone (a rerun after a crash resumes);
-3. ``finish``: ``ingest.json`` from the shard results.
+   ``_shards/shard-NNNNN.json`` recording each file's size and rows; a shard whose result exists
+   for the same dump and range, with its files as recorded, is not redone (a rerun resumes);
+3. ``finish``: every shard's files checked again, later copies of an entity found in several
+   shards dropped (``dedupe``), then ``ingest.json``, written last.
+
+``ingest_dump`` holds the folder's ingest lock throughout (``integrity.ingest_lock``), and
+``prepare`` removes an old ``ingest.json`` first, so an unfinished ingest is never read as whole.
 
 Malformed lines are never fatal and never silent: each is logged with its byte offset (in the
 uncompressed stream), counted per shard, and the first ``KEEP_MALFORMED`` per shard are listed in
@@ -32,11 +36,12 @@ from pathlib import Path
 from typing import Any
 
 from dafset.errors import ConfigError, SourceError
-from dafset.sources.dump import seek_index
+from dafset.sources.dump import dedupe, seek_index
 from dafset.sources.dump import shards as sharding
-from dafset.sources.dump.decode import DecodeError, decode
-from dafset.sources.dump.flatten import BATCH_ROWS, TableBuffers
-from dafset.sources.dump.streams import DumpInfo, describe, open_uncompressed
+from dafset.sources.dump.decode import DecodeError, Entity, decode
+from dafset.sources.dump.flatten import BATCH_ROWS, BadEntity, TableBuffers
+from dafset.sources.dump.integrity import file_record, ingest_id, ingest_lock
+from dafset.sources.dump.streams import IDENTITY_METHOD, DumpInfo, describe, open_uncompressed
 from dafset.sources.dump.tables import INGEST_MANIFEST, SCHEMAS, shard_file
 from dafset.sources.dump.writer import ShardWriter
 
@@ -63,6 +68,8 @@ class ShardResult:
     statements: int = 0
     malformed: int = 0
     malformed_lines: list[Malformed] = field(default_factory=list)
+    duplicates: int = 0  # entity lines whose id came earlier (in this shard, or an earlier one)
+    files: dict[str, dict[str, int]] = field(default_factory=dict)  # table file -> bytes, rows
     bytes: int = 0  # uncompressed bytes of the lines read
     seconds: float = 0.0
     cpu_seconds: float = 0.0  # user + system time of the process while it ran the shard
@@ -99,6 +106,10 @@ class IngestReport:
         return sum(s.malformed for s in self.shards)
 
     @property
+    def duplicates(self) -> int:
+        return sum(s.duplicates for s in self.shards)
+
+    @property
     def peak_rss_mb(self) -> float:
         return max((s.peak_rss_mb for s in self.shards), default=0.0)
 
@@ -124,6 +135,8 @@ def prepare(
     if shards is not None and shards < 1:
         raise ConfigError(f"shards: expected at least 1, got {shards}")
     out.mkdir(parents=True, exist_ok=True)
+    # from here until ``finish`` the folder is an unfinished ingest, and readers refuse it
+    (out / INGEST_MANIFEST).unlink(missing_ok=True)
     info = describe(dump.resolve(), out / INDEX_DIR, parallelization=workers)
     count = shards or sharding.default_shards(info.uncompressed_size, workers)
     plan = sharding.plan(info.uncompressed_size, count)
@@ -139,12 +152,13 @@ def ingest_shard(
     info: DumpInfo, shard: sharding.Shard, out: Path, batch_rows: int = BATCH_ROWS
 ) -> ShardResult:
     """Flatten one shard to its Parquet files; reuse its result when already done."""
-    done = _done(info, shard, out)
+    done = shard_done(info, shard, out)
     if done is not None:
         return done
     began, cpu = time.perf_counter(), _cpu_seconds()
     result = ShardResult(shard.index, shard.start, shard.end, info.identity, pid=os.getpid())
     buffers = TableBuffers(batch_rows)
+    seen: set[str] = set()  # the shard's entity ids (a few 100,000 at most): duplicates kept once
     with (
         _no_gc(),
         _readable(info, shard),
@@ -154,16 +168,21 @@ def ingest_shard(
         for offset, line in sharding.entity_lines(stream, shard):
             result.bytes += len(line)
             try:
-                entity = decode(line)
-            except DecodeError as exc:
+                entity = _entity(line)
+                if entity.id in seen:
+                    _duplicate(result, offset, entity.id)
+                    continue
+                buffers.add(entity)
+            except (DecodeError, BadEntity) as exc:
                 _malformed(result, offset, exc)
                 continue
-            buffers.add(entity)
+            seen.add(entity.id)
             result.entities += 1
             if buffers.full():
                 writer.write(buffers.take())
         writer.write(buffers.take())
         result.statements = writer.rows["statements"]
+    result.files = {name: file_record(out / name) for name in _shard_files(shard.index)}
     result.seconds = time.perf_counter() - began
     result.cpu_seconds = _cpu_seconds() - cpu
     result.peak_rss_mb = peak_rss_mb()
@@ -208,6 +227,20 @@ def _readable(info: DumpInfo, shard: sharding.Shard) -> Iterator[None]:
         ) from exc
 
 
+def _entity(line: memoryview) -> Entity:
+    if not line:  # sharding.TOO_LONG
+        raise DecodeError(f"line longer than {sharding.MAX_LINE_BYTES >> 20} MiB (DAFSET_DUMP_MAX_LINE_MB)")
+    try:
+        return decode(line)
+    except RecursionError:  # msgspec's answer to a line nested too deep
+        raise DecodeError("JSON nested too deep") from None
+
+
+def _duplicate(result: ShardResult, offset: int, entity: str) -> None:
+    result.duplicates += 1
+    log.warning("duplicate entity %s at byte %d (shard %d): kept the first", entity, offset, result.shard)
+
+
 def _malformed(result: ShardResult, offset: int, exc: Exception) -> None:
     result.malformed += 1
     message = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
@@ -216,14 +249,29 @@ def _malformed(result: ShardResult, offset: int, exc: Exception) -> None:
         result.malformed_lines.append(Malformed(offset, message))
 
 
-def _done(info: DumpInfo, shard: sharding.Shard, out: Path) -> ShardResult | None:
+def _shard_files(shard: int) -> list[str]:
+    return [shard_file(table, shard) for table in SCHEMAS]
+
+
+def shard_done(info: DumpInfo, shard: sharding.Shard, out: Path) -> ShardResult | None:
+    """The shard's recorded result when its files are still the ones it wrote, else None."""
     path = out / RESULTS_DIR / f"{shard.name}.json"
-    if not path.exists():
+    try:
+        result = ShardResult.from_json(json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):  # none yet, or a result of an older version
         return None
-    result = ShardResult.from_json(json.loads(path.read_text()))
     same = (result.identity, result.start, result.end) == (info.identity, shard.start, shard.end)
-    files = all((out / shard_file(table, shard.index)).exists() for table in SCHEMAS)
-    return result if same and files else None
+    return result if same and _files_intact(out, result) else None
+
+
+def _files_intact(out: Path, result: ShardResult) -> bool:
+    """Each of the shard's files has the size and rows recorded (deleted, cut or garbled: no)."""
+    if sorted(result.files) != sorted(_shard_files(result.shard)):
+        return False
+    try:
+        return all(file_record(out / name) == want for name, want in result.files.items())
+    except (OSError, ValueError):  # missing, or no Parquet footer (ArrowInvalid is a ValueError)
+        return False
 
 
 def _cpu_seconds() -> float:
@@ -250,23 +298,29 @@ def peak_rss_mb() -> float:
 def finish(
     info: DumpInfo, results: list[ShardResult], out: Path, seconds: float, resumed: int = 0
 ) -> IngestReport:
-    """Write ``ingest.json`` and drop stale shard files of another plan (a different shard count)."""
-    results = sorted(results, key=lambda r: r.shard)
+    """Check every shard's files, keep one copy of each entity, write ``ingest.json``, and drop
+    stale shard files of another plan (a different shard count)."""
+    results = [_checked(info, r, out) for r in sorted(results, key=lambda r: r.shard)]
     wanted = {sharding.Shard(r.shard, r.start, r.end).name for r in results}
     for table in (*SCHEMAS, RESULTS_DIR):
         for path in (out / table).glob("shard-*"):
             if path.name.split(".")[0] not in wanted:
                 path.unlink()
+    _dedupe(results, out)
     report = IngestReport(out, info, results, seconds, resumed)
+    files = {name: record for r in results for name, record in r.files.items()}
     manifest = {
         "dump": info.to_json(),
-        "identity_method": "sha256 over the file size, its first MiB and its last MiB",
+        "identity_method": IDENTITY_METHOD,
+        "ingest_id": ingest_id(info.identity, files),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "seconds": round(seconds, 3),
         "tables": {table: [shard_file(table, r.shard) for r in results] for table in SCHEMAS},
+        "files": files,
         "entities": report.entities,
         "statements": report.statements,
         "malformed": report.malformed,
+        "duplicates": report.duplicates,
         "peak_rss_mb": round(report.peak_rss_mb, 1),
         "peak_rss_mb_by_worker": report.peak_rss_by_worker(),
         "resumed_shards": resumed,
@@ -274,6 +328,33 @@ def finish(
     }
     _write_json(out / INGEST_MANIFEST, manifest)
     return report
+
+
+def _checked(info: DumpInfo, result: ShardResult, out: Path) -> ShardResult:
+    """The shard's result as recorded beside its files, once they match it (a result handed
+    over by a cache is never trusted over the files)."""
+    done = shard_done(info, sharding.Shard(result.shard, result.start, result.end), out)
+    if done is None:
+        raise SourceError(
+            f"{out}: the files of shard {result.shard} are missing or changed since it was ingested; "
+            "rerun the ingest (it redoes that shard)"
+        )
+    return done
+
+
+def _dedupe(results: list[ShardResult], out: Path) -> None:
+    """Drop later copies of entities found in several shards, counted in ``duplicates``."""
+    drop = dedupe.later_copies(out)
+    for result in results:
+        ids = drop.get(result.shard)
+        if not ids:
+            continue
+        kept = dedupe.drop_entities(out, result.shard, ids)
+        result.duplicates += result.entities - kept["terms"]
+        result.entities, result.statements = kept["terms"], kept["statements"]
+        result.files = {name: file_record(out / name) for name in _shard_files(result.shard)}
+        _write_json(out / RESULTS_DIR / f"shard-{result.shard:05d}.json", result.to_json())
+        log.warning("shard %d: dropped %d entities already in an earlier shard", result.shard, len(ids))
 
 
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
@@ -288,9 +369,16 @@ def _write_json(path: Path, payload: dict[str, Any]) -> None:
 
 def ingest_dump(dump: Path, out: Path, *, shards: int | None = None, workers: int = 1) -> IngestReport:
     """Flatten ``dump`` into ``out`` (tables + ``ingest.json``), ``workers`` processes in parallel."""
+    if not Path(dump).is_file():
+        raise ConfigError(f"dump: no such file: {dump}")
+    with ingest_lock(Path(out)):  # one writer per folder: two dumps never mix
+        return _ingest_locked(Path(dump), Path(out), shards, workers)
+
+
+def _ingest_locked(dump: Path, out: Path, shards: int | None, workers: int) -> IngestReport:
     began = time.perf_counter()
     info, plan = prepare(Path(dump), Path(out), shards, workers)
-    resumed = sum(_done(info, shard, Path(out)) is not None for shard in plan)
+    resumed = sum(shard_done(info, shard, Path(out)) is not None for shard in plan)
     if workers == 1:
         results = [ingest_shard(info, shard, Path(out)) for shard in plan]
     else:

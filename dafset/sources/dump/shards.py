@@ -10,6 +10,7 @@ lines, each exactly once.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -18,6 +19,10 @@ BLOCK = 8 << 20  # bytes read at a time
 TARGET_SHARD_BYTES = 256 << 20  # a shard per 256 MiB ...
 MAX_SHARDS = 400  # ... but a few hundred at most: Prefect's per-task overhead dominates tiny tasks
 _TRIM = b" \t\r,"
+# The longest line read whole. The largest real entity is a few MB; a longer "line" (input without
+# newlines, a gzip of zeros) would grow memory without bound, so it is skipped as malformed.
+MAX_LINE_BYTES = int(os.environ.get("DAFSET_DUMP_MAX_LINE_MB", "64")) << 20
+TOO_LONG = memoryview(b"")  # yielded in place of a line longer than ``max_line``
 
 
 @dataclass(frozen=True)
@@ -44,12 +49,16 @@ def plan(size: int, shards: int) -> list[Shard]:
     return [Shard(i, bounds[i], bounds[i + 1]) for i in range(shards)]
 
 
-def entity_lines(stream: BinaryIO, shard: Shard, block: int = BLOCK) -> Iterator[tuple[int, memoryview]]:
+def entity_lines(
+    stream: BinaryIO, shard: Shard, block: int | None = None, max_line: int | None = None
+) -> Iterator[tuple[int, memoryview]]:
     """(offset, line) for every entity line starting in ``shard``, without the trailing comma.
 
     The dump's ``[`` and ``]`` lines and blank lines are skipped. A line is a view into the
-    current block: use it before asking for the next one.
+    current block: use it before asking for the next one. A line longer than ``max_line`` comes
+    as ``TOO_LONG`` (empty) and is skipped to its end, holding at most ~``2 * (max_line + block)``.
     """
+    block, max_line = block or BLOCK, max_line or MAX_LINE_BYTES  # read now: settings a test may set
     pos = max(shard.start - 1, 0)
     stream.seek(pos)
     skipping = shard.start > 0  # the byte before ``start`` decides: a newline there means "ours"
@@ -62,7 +71,9 @@ def entity_lines(stream: BinaryIO, shard: Shard, block: int = BLOCK) -> Iterator
         if skipping:
             nl = data.find(b"\n")
             if nl < 0:
-                if not chunk:
+                # no newline up to the shard's end: no line starts in it any more (reading on to
+                # the next newline could mean the rest of a file without newlines)
+                if not chunk or pos + len(data) >= shard.end:
                     return
                 pos += len(data)
                 carry = b""
@@ -85,6 +96,9 @@ def entity_lines(stream: BinaryIO, shard: Shard, block: int = BLOCK) -> Iterator
             return
         carry = data[i:]
         pos += i
+        if len(carry) > max_line:
+            yield pos, TOO_LONG
+            pos, carry, skipping = pos + len(carry), b"", True
 
 
 def _trimmed(view: memoryview, start: int, end: int) -> memoryview | None:

@@ -28,8 +28,15 @@ from dafset.errors import ConfigError, SourceError
 from dafset.hashing import stable_hash
 from dafset.ids import check_items, check_properties
 from dafset.source import PageViews, RecentChange, Source, StatementAddition
+from dafset.sources.dump.integrity import verify_ingest, verify_stats
 from dafset.sources.dump.stats import check_ingest
-from dafset.sources.dump.tables import INGEST_MANIFEST, STATS_FILE, TABLES
+from dafset.sources.dump.tables import (
+    INGEST_MANIFEST,
+    TABLES,
+    duckdb_files,
+    stats_files,
+    table_files,
+)
 from dafset.sources.sample.values import wdqs_time
 
 SQL_DIR = Path(__file__).resolve().parent / "sql"
@@ -99,19 +106,15 @@ class DumpSource:
 
     def __init__(self, ingest_dir: Path, delegate: Source, *, memory_limit: str = "2GB") -> None:
         check_ingest(ingest_dir)
-        stats = ingest_dir / STATS_FILE
-        if not stats.exists():
-            raise ConfigError(
-                f"{ingest_dir / STATS_FILE}: missing (compute it with `dafset dump-stats {ingest_dir}`)"
-            )
+        # the whole ingest that ingest.json describes, and statistics computed from that very ingest
+        verify_stats(ingest_dir, verify_ingest(ingest_dir))
         self.ingest_dir = ingest_dir
         self.delegate = delegate
         self.endpoint = f"duckdb:{ingest_dir.resolve()} ({self._dump_name()}) + {delegate.endpoint}"
         self.con = duckdb.connect(config={"memory_limit": memory_limit})
-        globs = {t: str(ingest_dir / t / "shard-*.parquet") for t in TABLES}
-        # one file from DuckDB; a folder of parts from dask
-        globs["stats"] = str(stats if stats.is_file() else stats / "*.parquet")
-        views = sql_text("_views").format(**{k: v.replace("'", "''") for k, v in globs.items()})
+        files = {t: duckdb_files(table_files(ingest_dir, t)) for t in TABLES}
+        files["stats"] = duckdb_files(stats_files(ingest_dir))  # DuckDB's one file, or dask's parts
+        views = sql_text("_views").format(**files)
         self.con.execute(views)
         varchar = duckdb.sqltype("VARCHAR")
         self.con.create_function("stable_hash", _hash_pairs, [varchar, varchar], varchar, type="arrow")

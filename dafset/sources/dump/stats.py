@@ -29,7 +29,15 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from dafset.errors import ConfigError
-from dafset.sources.dump.tables import ENTITY_STATS_SCHEMA, STATS_FILE, TABLES
+from dafset.sources.dump.integrity import ingest_lock, record_stats, verify_ingest
+from dafset.sources.dump.tables import (
+    ENTITY_STATS_SCHEMA,
+    STATS_FILE,
+    TABLES,
+    duckdb_files,
+    literal_path,
+    table_files,
+)
 
 COLUMNS = ENTITY_STATS_SCHEMA.names
 
@@ -46,18 +54,19 @@ class DuckLimits:
 def check_ingest(folder: Path) -> None:
     """One clear line when ``folder`` is not an ingest folder (a table without shard files)."""
     for table in TABLES:
-        if not any((folder / table).glob("shard-*.parquet")):
+        if not table_files(folder, table):
             raise ConfigError(f"{folder / table}: no shard-*.parquet files (run `dafset ingest-dump` first)")
 
 
-def _glob(folder: Path, table: str) -> str:
-    return str(folder / table / "shard-*.parquet").replace("'", "''")
+def _literal(folder: Path, table: str) -> list[str]:
+    """The table's files for dask (listed, and literal: see ``tables.literal_path``)."""
+    return [literal_path(p) for p in table_files(folder, table)]
 
 
 # One SQL text for the whole computation; DuckDB streams the aggregates and spills what does not fit.
 _STATS_SQL = """
 WITH st AS (
-    SELECT subject_id, property, rank, object_id FROM read_parquet('{statements}')
+    SELECT subject_id, property, rank, object_id FROM read_parquet({statements})
 ),
 truthy AS (
     SELECT subject_id, property, object_id FROM (
@@ -81,10 +90,10 @@ outdeg AS (
     SELECT subject_id AS id, count(DISTINCT object_id) AS n FROM truthy GROUP BY subject_id
 ),
 links AS (
-    SELECT id, max(sitelinks) AS n FROM read_parquet('{sitelinks}') GROUP BY id
+    SELECT id, max(sitelinks) AS n FROM read_parquet({sitelinks}) GROUP BY id
 ),
 ids AS (
-    SELECT id FROM read_parquet('{terms}')
+    SELECT id FROM read_parquet({terms})
     UNION SELECT id FROM freq
     UNION SELECT id FROM links
 )
@@ -103,17 +112,26 @@ ORDER BY ids.id
 def duckdb_stats(folder: Path, limits: DuckLimits | None = None) -> dict[str, Any]:
     """Compute ``stats/entities.parquet`` with DuckDB; returns a report (rows, seconds).
 
-    Sorted by id, so a lookup of a few ids reads only the row groups whose id range holds them."""
+    Sorted by id, so a lookup of a few ids reads only the row groups whose id range holds them.
+    Only over a whole ingest (``integrity.verify_ingest``), and tied to it (``stats/entities.json``)."""
+    check_ingest(folder)
+    with ingest_lock(folder):
+        manifest = verify_ingest(folder)
+        report = _duckdb_stats(folder, limits)
+        record_stats(folder, manifest, report)
+    return report
+
+
+def _duckdb_stats(folder: Path, limits: DuckLimits | None) -> dict[str, Any]:
     import duckdb
 
-    check_ingest(folder)
     limits = limits or DuckLimits()
     temp = limits.temp_directory or folder / ".duckdb-tmp"
     out = folder / STATS_FILE
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.partial")
     began = time.perf_counter()
-    sql = _STATS_SQL.format(**{t: _glob(folder, t) for t in TABLES})
+    sql = _STATS_SQL.format(**{t: duckdb_files(table_files(folder, t)) for t in TABLES})
     with duckdb.connect(config={"memory_limit": limits.memory_limit, "threads": limits.threads}) as con:
         con.execute("SET temp_directory = ?", [str(temp)])
         con.execute("SET preserve_insertion_order = false")  # lets aggregates stream
@@ -139,9 +157,9 @@ def dask_frame(folder: Path) -> Any:
     import dask.dataframe as dd
 
     check_ingest(folder)
-    st = dd.read_parquet(_glob(folder, "statements"), columns=["subject_id", "property", "rank", "object_id"])
-    terms = dd.read_parquet(_glob(folder, "terms"), columns=["id"])
-    links = dd.read_parquet(_glob(folder, "sitelinks"), columns=["id", "sitelinks"])
+    st = dd.read_parquet(_literal(folder, "statements"), columns=["subject_id", "property", "rank", "object_id"])
+    terms = dd.read_parquet(_literal(folder, "terms"), columns=["id"])
+    links = dd.read_parquet(_literal(folder, "sitelinks"), columns=["id", "sitelinks"])
 
     as_value = st[st.object_id.notnull() & (st.object_id != st.subject_id)].object_id
     taking_part = dd.concat([st.subject_id.rename("id"), as_value.rename("id")]).to_frame()
@@ -170,7 +188,18 @@ def dask_frame(folder: Path) -> Any:
 def dask_stats(folder: Path, out: Path | None = None) -> dict[str, Any]:
     """Write the statistics with ``dask.dataframe``: a folder of parts (one per partition, written
     by the workers: nothing holds the whole table), by default at ``stats/entities.parquet`` in
-    place of DuckDB's single file. On a cluster, call it inside a ``distributed.Client``."""
+    place of DuckDB's single file (then tied to the ingest, as ``duckdb_stats`` does). On a
+    cluster, call it inside a ``distributed.Client``."""
+    check_ingest(folder)
+    with ingest_lock(folder):
+        manifest = verify_ingest(folder)
+        report = _dask_stats(folder, out)
+        if out is None:
+            record_stats(folder, manifest, report)
+    return report
+
+
+def _dask_stats(folder: Path, out: Path | None) -> dict[str, Any]:
     began = time.perf_counter()
     target = out or folder / STATS_FILE
     partial = target.with_name(f".{target.name}.partial")

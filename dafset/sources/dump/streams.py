@@ -26,6 +26,12 @@ from dafset.sources.dump.shards import Shard
 
 Compression = Literal["none", "gzip", "bzip2"]
 IDENTITY_SPAN = 1 << 20  # bytes hashed at each end of the file
+IDENTITY_SAMPLES = 256  # blocks hashed across the whole file ...
+IDENTITY_SAMPLE = 64 << 10  # ... of 64 KiB each (16 MiB read, whatever the size)
+IDENTITY_METHOD = (
+    "sha256 over the file size, its modification time (ns), its first and last MiB and "
+    f"{IDENTITY_SAMPLES} blocks of {IDENTITY_SAMPLE >> 10} KiB spread evenly across it (docs/dump.md)"
+)
 
 
 @dataclass(frozen=True)
@@ -36,7 +42,7 @@ class DumpInfo:
     size: int  # bytes on disk
     mtime_ns: int
     compression: Compression
-    identity: str  # sha256 of size, first and last MiB (see ``identity``)
+    identity: str  # see ``identity`` (IDENTITY_METHOD)
     uncompressed_size: int
     index: str | None  # the seek index file (compressed dumps), under the ingest folder
 
@@ -55,14 +61,23 @@ def compression_of(path: Path) -> Compression:
 
 
 def identity(path: Path) -> str:
-    """A cheap identity of a (possibly 100 GB) file: sha256 over its size and its first and last
-    MiB. A new weekly dump differs in all three; hashing the whole file would take an hour."""
-    size = path.stat().st_size
-    h = hashlib.sha256(str(size).encode())
+    """A cheap identity of a (possibly 100 GB) file that still sees its middle change.
+
+    sha256 over its size, its modification time, its first and last MiB and evenly spread
+    blocks. The modification time catches any write through the filesystem (a download that
+    completes a same-size preallocated file); the blocks catch a different file that kept the
+    time (``cp -p``, ``rsync -t``) unless it differs only between them. Reading the whole file
+    would cost minutes to an hour on every run, resumes included (docs/dump.md).
+    """
+    stat = path.stat()
+    size = stat.st_size
+    h = hashlib.sha256(f"{size}|{stat.st_mtime_ns}".encode())
+    step = max(size // IDENTITY_SAMPLES, 1)
+    offsets = [0, max(0, size - IDENTITY_SPAN)] + [i * step for i in range(1, IDENTITY_SAMPLES)]
     with path.open("rb") as f:
-        h.update(f.read(IDENTITY_SPAN))
-        f.seek(max(0, size - IDENTITY_SPAN))
-        h.update(f.read(IDENTITY_SPAN))
+        for n, offset in enumerate(offsets):
+            f.seek(min(offset, size))
+            h.update(f.read(IDENTITY_SPAN if n < 2 else IDENTITY_SAMPLE))
     return h.hexdigest()
 
 
@@ -75,16 +90,31 @@ def describe(path: Path, index_dir: Path, parallelization: int = 1) -> DumpInfo:
     if kind == "none":
         return DumpInfo(str(path), stat.st_size, stat.st_mtime_ns, kind, ident, stat.st_size, None)
     index = index_dir / f"dump-{ident[:16]}.{'gzindex' if kind == 'gzip' else 'bz2offsets.json'}"
-    size_file = index.with_name(index.name + ".size")
-    if not (index.exists() and size_file.exists()):
+    size = _indexed_size(index, kind)
+    if size is None:  # none yet, or left corrupt by a crash: rebuilt, never fatal
         index_dir.mkdir(parents=True, exist_ok=True)
+        for stale in index_dir.glob(f"{index.name}*"):
+            stale.unlink()
         try:
             size = seek_index.build(path, kind, index, parallelization)
         except (OSError, RuntimeError, ValueError, EOFError) as exc:
             raise SourceError(f"{path}: cannot decompress ({kind}): {exc}") from exc
-        size_file.write_text(str(size))
-    size = int(size_file.read_text())
+        seek_index.write_atomic(_size_file(index), str(size).encode())
     return DumpInfo(str(path), stat.st_size, stat.st_mtime_ns, kind, ident, size, str(index))
+
+
+def _size_file(index: Path) -> Path:
+    return index.with_name(index.name + ".size")
+
+
+def _indexed_size(index: Path, kind: Compression) -> int | None:
+    """The uncompressed size recorded beside a whole, readable index; None otherwise."""
+    try:
+        size = int(_size_file(index).read_text())
+        seek_index.check(index, kind)
+    except (OSError, ValueError):
+        return None
+    return size if size >= 0 else None
 
 
 @contextmanager
