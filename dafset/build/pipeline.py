@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow as pa
 
 from dafset.build.assemble import assemble
-from dafset.build.enrich import enrich
+from dafset.build.enrich import enrich, finish
 from dafset.build.llm import prefix_writer
 from dafset.build.portability import add_probes
 from dafset.build.previous import read_previous_facts
@@ -90,7 +90,8 @@ def harvest(cfg: BuildConfig, prop: str, previous: pa.Table | None = None) -> Ha
 def enrich_all(
     cfg: BuildConfig, harvests: list[Harvest]
 ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]]:
-    """Labels, aliases, sitelinks and literal rendering for every harvested fact."""
+    """Labels, aliases, sitelinks, literal rendering, and the subject's and object's classes and
+    life dates for every harvested fact."""
     relations = load_relations()
     source = open_source(cfg)
     value_types = {r.id: r.value_type for r in relations}
@@ -103,6 +104,7 @@ def enrich_all(
         visible = [f for f in rows if f["statement_id"] not in future]
         out[prop], drops[prop] = enrich(source, visible, value_types)
         drops[prop]["added_after_snapshot"] = len(rows) - len(visible)
+    finish(source, out, drops)
     return out, drops
 
 

@@ -23,6 +23,8 @@ from dafset.schema import EVIDENCE_NAMES
 from dafset.templating import render
 
 BIRTH, DEATH, INCEPTION = "P569", "P570", "P571"
+# facts that only the dead have: date, place and cause of death
+DEATH_EVIDENCE = frozenset({DEATH, "P20", "P509"})
 # Object classes of relations.yaml that overlap rather than tell kinds apart: a country and a city
 # are both geographic locations and administrative entities, and a capital is a city as a town is
 # a place. Every other object class (country, continent, human, language, organisation, ...) is a
@@ -42,8 +44,12 @@ class FactIndex:
     # classes an entity is known to be an instance of: the object classes (relations.yaml) of the
     # relations it is the object of. The sample holds no P31, and this needs no extra query.
     classes: dict[str, frozenset[str]] = field(default_factory=dict)
-    # (first year, last year) of an entity: birth or inception, and death
+    # (first year, last year) of an entity: birth or inception, and death or dissolution
     life: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
+    # instance-of classes (P31) the source holds (``dafset.build.traits``)
+    types: dict[str, frozenset[str]] = field(default_factory=dict)
+    # entities known to have died or been dissolved (a date of it, a place or cause of death)
+    ended: frozenset[str] = frozenset()
 
     @classmethod
     def build(
@@ -77,7 +83,9 @@ class FactIndex:
         self, groups: Iterable[list[dict[str, Any]]], object_classes: Mapping[str, str | None]
     ) -> None:
         classes: dict[str, set[str]] = defaultdict(set)
+        types: dict[str, set[str]] = defaultdict(set)
         years: dict[str, dict[str, int]] = defaultdict(dict)
+        ended: set[str] = set()
         for fact in (f for group in groups for f in group):
             object_class = object_classes.get(fact["relation_id"])
             if fact.get("object_id") and object_class:
@@ -86,8 +94,23 @@ class FactIndex:
                 moment = parse_time(fact["object_value"])
                 if moment is not None:
                     years[fact["subject_id"]][fact["relation_id"]] = moment.year
+            if fact["relation_id"] in DEATH_EVIDENCE:
+                ended.add(fact["subject_id"])
+            for side in ("subject", "object"):
+                entity = fact.get(f"{side}_id")
+                if entity:
+                    types[entity].update(fact.get(f"{side}_classes") or ())
+                    _trait_years(years[entity], fact, side)
+                    if fact.get(f"{side}_ended"):
+                        ended.add(entity)
         self.classes = {q: frozenset(c) for q, c in classes.items()}
-        self.life = {q: (y.get(BIRTH, y.get(INCEPTION)), y.get(DEATH)) for q, y in years.items()}
+        self.types = {q: frozenset(c) for q, c in types.items() if c}
+        self.life = {
+            q: (y.get(BIRTH, y.get(INCEPTION, y.get("began"))), y.get(DEATH, y.get("ended")))
+            for q, y in years.items()
+            if y
+        }
+        self.ended = frozenset(ended)
 
     def answers(self, subject_id: str, relation_id: str) -> list[str]:
         out: list[str] = []
@@ -97,12 +120,25 @@ class FactIndex:
                     out.append(name)
         return out
 
+    def truth_types(self, fact: dict[str, Any]) -> frozenset[str]:
+        """The instance-of classes of every true object of the fact's (subject, relation)."""
+        objects = {f.get("object_id") for f in self.by_case.get((fact["subject_id"], fact["relation_id"]), [])}
+        objects.add(fact.get("object_id"))
+        return frozenset().union(*(self.types.get(q or "", frozenset()) for q in objects))
+
     def class_of(self, entity: str | None) -> frozenset[str]:
         return self.classes.get(entity or "", frozenset())
 
     def kind_of(self, entity: str | None) -> frozenset[str]:
         """The entity's classes that tell kinds apart (no country in a city slot)."""
         return self.class_of(entity) - OVERLAPPING_CLASSES
+
+
+def _trait_years(years: dict[str, int], fact: dict[str, Any], side: str) -> None:
+    for name in ("began", "ended"):
+        moment = parse_time(fact.get(f"{side}_{name}"))
+        if moment is not None:
+            years.setdefault(name, moment.year)
 
 
 def render_case(
@@ -192,12 +228,14 @@ def previous_value(fact: dict[str, Any]) -> str | None:
 def counterfactual_target(
     fact: dict[str, Any], answers: list[str], index: FactIndex, seed: int
 ) -> str | None:
-    """Another object of the same relation, of the truth's class, sharing no token with any value
-    the subject has or had for the relation, and alive in the subject's era where dates tell."""
+    """Another object of the same relation, of the truth's class and instance-of type, sharing no
+    token with any value the subject has or had for the relation, and alive in the subject's era
+    where dates tell. Candidates whose era could be checked come first."""
     had = [h["label"] for h in fact.get("history") or [] if h.get("label")]
     had_ids = {h["value"] for h in fact.get("history") or []}
     truth = tokens(" ".join(answers + had))
     truth_class = index.kind_of(fact.get("object_id"))
+    truth_types = index.truth_types(fact)
     candidates: dict[str, dict[str, Any]] = {}
     for other in index.by_relation.get(fact["relation_id"], []):
         label = other["object_label"]
@@ -205,12 +243,31 @@ def counterfactual_target(
             continue
         if tokens(label) & truth or contains(fact["subject_label"], label):
             continue
-        if not fits_class(other, fact, truth_class, index) or not fits_era(other, fact, index):
+        if not fits_class(other, fact, truth_class, index) or not fits_type(other, truth_types, index):
+            continue
+        if not fits_era(other, fact, index):
             continue
         candidates[label] = other
     if not candidates:
         return None
-    return stable_order(list(candidates), "counterfactual", fact["subject_id"], fact["relation_id"], seed)[0]
+    ordered = stable_order(list(candidates), "counterfactual", fact["subject_id"], fact["relation_id"], seed)
+    checked = [label for label in ordered if era_checkable(candidates[label], fact, index)]
+    return (checked or ordered)[0]
+
+
+def fits_type(candidate: dict[str, Any], truth_types: frozenset[str], index: FactIndex) -> bool:
+    """Where the source holds the truth's instance-of classes (P31), the candidate shares one: no
+    "Belgium is a member of -> Hamas" (a militant organisation for an intergovernmental one)."""
+    if not truth_types or not candidate.get("object_id"):
+        return True
+    return bool(index.types.get(candidate["object_id"], frozenset()) & truth_types)
+
+
+def era_checkable(candidate: dict[str, Any], fact: dict[str, Any], index: FactIndex) -> bool:
+    """Whether dates of both the candidate and the subject (or the true statement) are known."""
+    if candidate.get("object_id") not in index.life:
+        return False
+    return fact["subject_id"] in index.life or parse_time(fact.get("start_time")) is not None
 
 
 def fits_class(
