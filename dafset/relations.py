@@ -208,17 +208,6 @@ class Relation(BaseModel):
             seen.add(text)
         return value
 
-    @field_validator("past")
-    @classmethod
-    def _past(cls, value: PastForms | None, info: ValidationInfo) -> PastForms | None:
-        present = info.data.get("paraphrases")
-        if value is not None and present is not None and len(value.paraphrases) != len(present):
-            raise ValueError(
-                f"past.paraphrases must match paraphrases one for one: {len(value.paraphrases)} "
-                f"given, {len(present)} expected"
-            )
-        return value
-
     def tense(self, past: bool) -> Relation:
         """The relation to render in the past tense (its ``past`` templates) when ``past`` is true
         and it has them; else the relation itself."""
@@ -426,6 +415,15 @@ class _Entry:
         except ValidationError as exc:
             self._fail_at(*self._first_problem(exc))
         relation._origin = self.origin
+        if relation.past is not None and len(relation.past.paraphrases) != len(relation.paraphrases):
+            node = self.fields["past"]
+            found = [k for k, _ in node.value if k.value == "paraphrases"] if isinstance(node, yaml.MappingNode) else []
+            self._fail_at(
+                found[0].start_mark.line + 1 if found else self.field_lines["past"],
+                "past.paraphrases",
+                f"must match paraphrases one for one: {len(relation.past.paraphrases)} given, "
+                f"{len(relation.paraphrases)} expected",
+            )
         return relation
 
     def fail(self, field: str, message: str) -> NoReturn:

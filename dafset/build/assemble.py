@@ -21,6 +21,7 @@ from dafset.build.locality import KINDS, LocalityPool, leaks
 from dafset.build.render import FactIndex, polish, render_case
 from dafset.build.robust import BASE_PROPERTIES, broken_variant_rule, length_variant, variant
 from dafset.build.rules import RULES, broken_rule
+from dafset.build.target_checks import target_checks
 from dafset.config import BuildConfig
 from dafset.errors import DafsetError
 from dafset.hashing import stable_hash
@@ -177,6 +178,7 @@ def assemble(
     run.samples = cap_relations(run.samples, run.drops)
     run.report["locality"]["leaks"] = _check_leaks(run, cfg)
     run.report["rule_drops"] = {name: run.drops.get(name, 0) for name in sorted({*RULES, *run.drops})}
+    run.report["target_checks"] = target_checks(run.samples, index)
     return run.samples, run.report
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from dafset.build.render import FactIndex, phrase
 from dafset.build.rules import contains
+from dafset.build.tense import fact_in_past
 from dafset.hashing import stable_hash
 from dafset.relations import RelationSet
 from dafset.templating import render
@@ -41,6 +42,7 @@ class LocalityPool:
         samples = list(samples)
         self.index, self.relations, self.fits, self.seed = index, relations, fits, seed
         self.split_of = split_of
+        self.snapshot = samples[0]["snapshot"] if samples else "9999-12-31"  # statements' tense
         self._by_relation: dict[str, list[dict[str, Any]]] = {}  # seeded order, made once
         self._phrased: dict[tuple[str, str], tuple[str, list[str]] | None] = {}
         self.cases: dict[tuple[str, str], set[str]] = {}  # (subject, relation) -> splits it is a case of
@@ -158,7 +160,8 @@ class LocalityPool:
     def probe(self, fact: dict[str, Any], kind: str) -> dict[str, Any] | None:
         key = (fact["subject_id"], fact["relation_id"])
         if key not in self._phrased:  # one rendering per fact, however many cases probe it
-            relation = self.relations[fact["relation_id"]]
+            past = fact_in_past(fact, self.index.ended, self.snapshot)
+            relation = self.relations[fact["relation_id"]].tense(past)
             answers = self.index.answers(*key)
             raw = render("locality.j2", relation=relation, subject=fact["subject_label"])
             phrased = phrase(raw, fact["subject_label"], relation, answers[0]) if answers else ""

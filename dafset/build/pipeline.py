@@ -17,6 +17,7 @@ from dafset.build.enrich import enrich, finish
 from dafset.build.llm import prefix_writer
 from dafset.build.portability import add_probes
 from dafset.build.previous import read_previous_facts
+from dafset.build.rendered import check_rendered
 from dafset.config import BuildConfig
 from dafset.errors import ConfigError
 from dafset.properties.long_tail import harvest_long_tail
@@ -116,14 +117,26 @@ def assemble_samples(
     llm_report: dict[str, Any],
 ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
     """Render every case, with LLM prefixes when a model is set, and its question and portability
-    probes (second hops read from the source); the LLM report gains what the prefix writer kept
-    and dropped. (The writer holds a model: it is made here, never passed in.)"""
+    probes (second hops read from the source), and the wording rule checked on every rendered
+    string (``dafset.build.rendered``); the LLM report gains what the prefix writer kept and
+    dropped. (The writer holds a model: it is made here, never passed in.)"""
     writer, writer_report = prefix_writer(cfg)
     samples, report = assemble(cfg, relations, facts, likelihood, writer)
-    samples, report["portability"] = add_probes(
-        open_source(cfg), relations, samples, (f for rows in facts.values() for f in rows), cfg.seed
-    )
+    every = [f for rows in facts.values() for f in rows]
+    samples, report["portability"] = add_probes(open_source(cfg), relations, samples, every, cfg.seed)
+    report["wording"] = check_rendered(samples, known_names(every))
     return samples, report, {**llm_report, **writer_report()}
+
+
+def known_names(facts: list[dict[str, Any]]) -> set[str]:
+    """Every label and alias of the build's entities (the names a rendered string may hold)."""
+    return {
+        name
+        for f in facts
+        for side in ("subject", "object")
+        for name in [f.get(f"{side}_label"), *(f.get(f"{side}_aliases") or [])]
+        if name
+    }
 
 
 def facts_table(facts: dict[str, list[dict[str, Any]]]) -> pa.Table:

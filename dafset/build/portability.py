@@ -23,6 +23,8 @@ from typing import Any
 
 from dafset.build.enrich import fetch_names
 from dafset.build.rules import contains
+from dafset.build.tense import case_in_past, ended_entities
+from dafset.build.wording import junk_alias, shared_names, the
 from dafset.hashing import stable_order
 from dafset.ids import chunks, is_item
 from dafset.properties.facts import SPARQL_BATCH
@@ -51,10 +53,12 @@ def composable(relation: Relation) -> bool:
 
 
 def good_alias(alias: str, label: str) -> bool:
-    """An alias worth a probe: not the label, at least 3 characters with 2 letters in a row, and no
-    long digit run (catalogue codes such as '00033982178 IPI')."""
+    """An alias worth a probe: not the label, no junk, code or offensive alias
+    (``wording.junk_alias``), at least 3 characters with 2 letters in a row, and no long digit run
+    (catalogue codes such as '00033982178 IPI')."""
     return (
         alias.casefold() != label.casefold()
+        and not junk_alias(alias, label)
         and len(alias) >= 3
         and re.search(r"[^\W\d_]{2}", alias) is not None
         and re.search(r"\d{4,}", alias) is None
@@ -69,9 +73,12 @@ class Graph:
     object_ids: dict[tuple[str, str], str] = field(default_factory=dict)
     by_case: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     hops: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # item -> relation -> [ids]
+    ended: frozenset[str] = frozenset()  # entities gone (dead, dissolved): told in the past tense
+    shared: frozenset[str] = frozenset()  # names (casefolded) of more than one entity: no alias
 
     @classmethod
     def from_facts(cls, facts: Iterable[dict[str, Any]]) -> Graph:
+        facts = list(facts)
         graph = cls()
         seen: set[tuple[str, str, str]] = set()
         for f in facts:
@@ -84,6 +91,7 @@ class Graph:
             if f.get("object_id"):
                 graph.object_ids[(f["relation_id"], f["object_label"])] = f["object_id"]
                 graph._name(f["object_id"], f["object_label"], f.get("object_aliases") or [])
+        graph.ended = ended_entities(facts)
         return graph
 
     def _name(self, qid: str, label: str, aliases: Sequence[str]) -> None:
@@ -92,7 +100,13 @@ class Graph:
 
     def answers(self, qid: str) -> list[str]:
         names = self.names.get(qid, [])
-        return [n for i, n in enumerate(names) if i == 0 or good_alias(n, names[0])]
+        return [
+            n for i, n in enumerate(names) if i == 0 or (good_alias(n, names[0]) and n.casefold() not in self.shared)
+        ]
+
+    def share_names(self) -> None:
+        """Mark the names that more than one entity of the graph holds (aliases that name no one)."""
+        self.shared = shared_names((q, n) for q, names in self.names.items() for n in names)
 
 
 def read_hops(source: Source, graph: Graph, items: Sequence[str], relations: RelationSet) -> dict[str, int]:
@@ -112,6 +126,7 @@ def read_hops(source: Source, graph: Graph, items: Sequence[str], relations: Rel
     for qid, names in fetch_names(source, values).items():
         if names.label:
             graph._name(qid, names.label, names.aliases)
+    graph.share_names()
     return {"targets": len(wanted), "hop_rows": rows}
 
 
@@ -124,7 +139,8 @@ def probes(
 ) -> list[dict[str, Any]]:
     """Every portability probe the graph supports for one case; ``dropped`` counts, per kind,
     probes left out because their prompt gives the answer away."""
-    relation = relations[sample["relation_id"]]
+    past = case_in_past(sample, graph.by_case, graph.ended)
+    relation = relations[sample["relation_id"]].tense(past)
     subject_id, rid = sample["subject_id"], sample["relation_id"]
     target_id = graph.object_ids.get((rid, sample["target_new"]))
     target_answers = graph.answers(target_id) if target_id else [sample["target_new"]]
@@ -136,19 +152,22 @@ def probes(
     aliases = [
         a
         for a in subject_names[1:]
-        if good_alias(a, sample["subject"]) and not contains(a, sample["subject"])
+        if good_alias(a, sample["subject"])
+        and a.casefold() not in graph.shared
+        and not contains(a, sample["subject"])
     ]
     for alias in stable_order(aliases, "aliasing", *salt)[:MAX_ALIASES]:
         out.append(_probe(relation.render_prompt(alias), target_answers, "subject_aliasing"))
 
     if target_id and composable(relation):
-        lead = f"the {relation.label} of {sample['subject']}"
+        lead = f"the {relation.label} of {the(sample['subject'])}"
+        gone = past or target_id in graph.ended  # a dead subject's or a dissolved target's facts
         hops = graph.hops.get(target_id, {})
         for hop_rid in stable_order(sorted(r for r in hops if r in relations), "compositional", *salt)[
             :MAX_HOPS
         ]:
             answers = [a for v in hops[hop_rid] if v != subject_id for a in graph.answers(v)]
-            prompt = relations[hop_rid].render_prompt(lead)
+            prompt = relations[hop_rid].tense(gone).render_prompt(lead)
             out.append(_probe(prompt[:1].upper() + prompt[1:], answers, "compositional"))
 
     back = rid if rid in SYMMETRIC else INVERSE.get(rid)
@@ -156,7 +175,8 @@ def probes(
         subject_answers = [
             n for i, n in enumerate(subject_names) if i == 0 or good_alias(n, subject_names[0])
         ]
-        out.append(_probe(relations[back].render_prompt(sample["target_new"]), subject_answers, "logical"))
+        back_relation = relations[back].tense(bool(target_id) and target_id in graph.ended)
+        out.append(_probe(back_relation.render_prompt(sample["target_new"]), subject_answers, "logical"))
 
     if relation.cardinality == "multi":
         replaced = (
@@ -200,7 +220,7 @@ def add_probes(
     out = []
     dropped: Counter[str] = Counter()
     for s in samples:
-        relation = relations[s["relation_id"]]
+        relation = relations[s["relation_id"]].tense(case_in_past(s, graph.by_case, graph.ended))
         out.append(
             {
                 **s,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dafset.build.rules import contains, tokens
+from dafset.build.tense import ended_entities, fact_in_past
 from dafset.build.wording import date_precision, fit_preposition, fix_date_prepositions, with_article
 from dafset.hashing import stable_hash, stable_order
 from dafset.properties.facts import parse_time
@@ -23,8 +24,6 @@ from dafset.schema import EVIDENCE_NAMES
 from dafset.templating import render
 
 BIRTH, DEATH, INCEPTION = "P569", "P570", "P571"
-# facts that only the dead have: date, place and cause of death
-DEATH_EVIDENCE = frozenset({DEATH, "P20", "P509"})
 # Object classes of relations.yaml that overlap rather than tell kinds apart: a country and a city
 # are both geographic locations and administrative entities, and a capital is a city as a town is
 # a place. Every other object class (country, continent, human, language, organisation, ...) is a
@@ -85,8 +84,8 @@ class FactIndex:
         classes: dict[str, set[str]] = defaultdict(set)
         types: dict[str, set[str]] = defaultdict(set)
         years: dict[str, dict[str, int]] = defaultdict(dict)
-        ended: set[str] = set()
-        for fact in (f for group in groups for f in group):
+        every = [f for group in groups for f in group]
+        for fact in every:
             object_class = object_classes.get(fact["relation_id"])
             if fact.get("object_id") and object_class:
                 classes[fact["object_id"]].add(object_class)
@@ -94,15 +93,11 @@ class FactIndex:
                 moment = parse_time(fact["object_value"])
                 if moment is not None:
                     years[fact["subject_id"]][fact["relation_id"]] = moment.year
-            if fact["relation_id"] in DEATH_EVIDENCE:
-                ended.add(fact["subject_id"])
             for side in ("subject", "object"):
                 entity = fact.get(f"{side}_id")
                 if entity:
                     types[entity].update(fact.get(f"{side}_classes") or ())
                     _trait_years(years[entity], fact, side)
-                    if fact.get(f"{side}_ended"):
-                        ended.add(entity)
         self.classes = {q: frozenset(c) for q, c in classes.items()}
         self.types = {q: frozenset(c) for q, c in types.items() if c}
         self.life = {
@@ -110,7 +105,7 @@ class FactIndex:
             for q, y in years.items()
             if y
         }
-        self.ended = frozenset(ended)
+        self.ended = ended_entities(every)
 
     def answers(self, subject_id: str, relation_id: str) -> list[str]:
         out: list[str] = []
@@ -153,7 +148,7 @@ def render_case(
     seed: int,
 ) -> dict[str, Any] | None:
     """One Sample row for the fact's (subject, relation), or None when no target can be found."""
-    relation = relations[fact["relation_id"]]
+    relation = relations[fact["relation_id"]].tense(fact_in_past(fact, index.ended, snapshot))
     subject = fact["subject_label"]
     answers = index.answers(fact["subject_id"], fact["relation_id"]) or [fact["object_label"]]
     if edit_kind == "counterfactual":

@@ -57,6 +57,8 @@ def manifest_extra(
         "long_tail_thresholds": assembly_report.get("long_tail", {}).get("criteria", {}),
         "rule_drops": assembly_report.get("rule_drops", {}),
         "portability": assembly_report.get("portability", {}),
+        "wording": assembly_report.get("wording", {}),
+        "target_checks": assembly_report.get("target_checks", {}),
         "llm": llm_report,
         "skipped_criteria": llm_report.get("skipped_criteria", []),
         "relation_domains": relation_domains,

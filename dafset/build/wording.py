@@ -67,6 +67,11 @@ def with_article(text: str, subject: str) -> str:
     return pattern.sub(fix, text)
 
 
+def the(label: str) -> str:
+    """The label as it reads mid-sentence: "the People's Republic of China", "Canada"."""
+    return f"the {label}" if needs_article(label) else label
+
+
 def missing_article(text: str, subject: str) -> bool:
     """Whether ``text`` has the subject bare where it needs "the" (the audit's check)."""
     return needs_article(subject) and with_article(text, subject) != text
