@@ -309,7 +309,7 @@ def fact_statement(subject: str, fact: Mapping[str, Any], relations: RelationSet
     relation = relations.get(fact.get("relation_id")) or relations.by_label(fact.get("relation_label"))
     if relation is not None:
         return relation.render_statement(subject, obj)
-    return f"{subject}'s {fact['relation_label']} is {obj}."
+    return with_article(with_article(f"{subject}'s {fact['relation_label']} is {obj}.", subject), obj)
 
 
 # --- loading ------------------------------------------------------------------------------------
@@ -463,15 +463,15 @@ class _Entry:
                 line, node = found[0][0].start_mark.line + 1, found[0][1]
             else:
                 break
-        return line, ".".join(names), _message(error, names[-1])
+        return line, ".".join(names), _message(error, names[-1], PastForms if len(names) > 1 else Relation)
 
 
-def _message(error: ErrorDetails, field: str) -> str:
+def _message(error: ErrorDetails, field: str, model: type[BaseModel] | None = None) -> str:
     kind = error["type"]
     if kind == "missing":
         return "required field is missing"
     if kind == "extra_forbidden":
-        close = difflib.get_close_matches(field, Relation.model_fields, n=1)
+        close = difflib.get_close_matches(field, (model or Relation).model_fields, n=1)
         return "unknown field" + (f" (did you mean {close[0]!r}?)" if close else "")
     if kind in ("tuple_type", "list_type"):
         return f"expected a list, got {type(error['input']).__name__}"

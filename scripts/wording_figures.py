@@ -71,10 +71,18 @@ def main(snapshot: Path) -> None:
             ended.add(f["subject_id"])
         if f["relation_id"] in ("P569", "P570", "P571"):
             dated.add(f["subject_id"])
-    article_labels = sorted({n for f in facts for n in [f.get("subject_label"), f.get("object_label")]
-                             if n and needs_article(n)}, key=len, reverse=True)
-    bare = re.compile(r"(?<![\w'’])(the\s+)?(" + "|".join(map(re.escape, article_labels)) + r")(?!\w)",
-                      re.IGNORECASE) if article_labels else None
+    article_labels = sorted(
+        {n for f in facts for n in [f.get("subject_label"), f.get("object_label")] if n and needs_article(n)},
+        key=len,
+        reverse=True,
+    )
+    bare = (
+        re.compile(
+            r"(?<![\w'’])(the\s+)?(" + "|".join(map(re.escape, article_labels)) + r")(?!\w)", re.IGNORECASE
+        )
+        if article_labels
+        else None
+    )
 
     strings = [t for r in data for t in rendered(r)]
     figures = {
@@ -86,20 +94,30 @@ def main(snapshot: Path) -> None:
             1 for t in strings if bare and any(m.group(1) is None for m in bare.finditer(t))
         ),
         "questions_missing_article": sum(
-            1 for r in data if bare and r.get("question") and any(m.group(1) is None for m in bare.finditer(r["question"]))
+            1
+            for r in data
+            if bare and r.get("question") and any(m.group(1) is None for m in bare.finditer(r["question"]))
         ),
         "answer_lists_with_lowercase_code": sum(
-            1 for r in data for a in answer_lists(r) if any(CODE.match(x) for x in a) and any(len(x) > 3 for x in a)
+            1
+            for r in data
+            for a in answer_lists(r)
+            if any(CODE.match(x) for x in a) and any(len(x) > 3 for x in a)
         ),
-        "answer_lists_with_slur": sum(1 for r in data for a in answer_lists(r) if any(x.casefold() in SLURS for x in a)),
+        "answer_lists_with_slur": sum(
+            1 for r in data for a in answer_lists(r) if any(x.casefold() in SLURS for x in a)
+        ),
         "ambiguous_aliasing_probes": 0,
         "rows_about_ended_subjects": sum(1 for r in data if r["subject_id"] in ended),
         "ended_subject_rows_present_tense_prompt": sum(
             1 for r in data if r["subject_id"] in ended and PRESENT.search(r["prompt"])
         ),
         "ended_subject_present_tense_strings": sum(
-            1 for r in data if r["subject_id"] in ended
-            for t in [r["prompt"], *r["rephrase_prompts"], r.get("question") or ""] if PRESENT.search(t)
+            1
+            for r in data
+            if r["subject_id"] in ended
+            for t in [r["prompt"], *r["rephrase_prompts"], r.get("question") or ""]
+            if PRESENT.search(t)
         ),
     }
     for r in data:

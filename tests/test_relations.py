@@ -436,7 +436,7 @@ def test_a_past_block_renders_in_the_past_and_the_present_stays(tmp_path: Path) 
     [
         ('      prompt: "{{ subject }} was born in"', '      prompt: "She was born in"', 17, "past.prompt", "must contain"),
         ('        - "{{ subject }} was a native of"\n', "", 19, "past.paraphrases", "one for one"),
-        ("      statement:", "      statment:", 23, "past.statment", "unknown field"),
+        ("      statement:", "      statment:", 23, "past.statment", "did you mean 'statement'"),
         ('        - "{{ subject }} was a native of"', '        - "{{ subject }} was a native of."', 22, "past.paraphrases", "closing punctuation"),
     ],
 )

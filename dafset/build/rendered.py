@@ -80,12 +80,16 @@ def check_rendered(samples: list[dict[str, Any]], labels: Iterable[str]) -> dict
     for sample in samples:
         for field, text in rendered_strings(sample):
             checked += 1
-            found = [spacing_problem(text)] + [f"no article before {label!r}" for label in articles.missing(text)]
+            found = [spacing_problem(text)] + [
+                f"no article before {label!r}" for label in articles.missing(text)
+            ]
             for problem in filter(None, found):
                 kind = "missing_article" if problem.startswith("no article") else problem.replace(" ", "_")
                 problems[kind] += 1
                 first.setdefault(kind, f"{sample['id']} {field}: {problem}: {text!r}")
     if problems:
         detail = "; ".join(first.values())
-        raise DafsetError(f"assemble: {sum(problems.values())} rendered string(s) break the wording rule ({detail})")
+        raise DafsetError(
+            f"assemble: {sum(problems.values())} rendered string(s) break the wording rule ({detail})"
+        )
     return {"strings_checked": checked, "double_space": 0, "edge_space": 0, "missing_article": 0}

@@ -63,4 +63,3 @@ def attach_traits(facts: Iterable[dict[str, Any]], traits: dict[str, Traits]) ->
             fact[f"{side}_classes"] = sorted(found.classes) if found else []
             fact[f"{side}_began"] = found.began if found else None
             fact[f"{side}_ended"] = found.ended if found else None
-
