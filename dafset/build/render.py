@@ -225,7 +225,7 @@ def counterfactual_target(
 ) -> str | None:
     """Another object of the same relation, of the truth's class and instance-of type, sharing no
     token with any value the subject has or had for the relation, and alive in the subject's era
-    where dates tell. Candidates whose era could be checked come first."""
+    where dates tell."""
     had = [h["label"] for h in fact.get("history") or [] if h.get("label")]
     had_ids = {h["value"] for h in fact.get("history") or []}
     truth = tokens(" ".join(answers + had))
@@ -245,9 +245,7 @@ def counterfactual_target(
         candidates[label] = other
     if not candidates:
         return None
-    ordered = stable_order(list(candidates), "counterfactual", fact["subject_id"], fact["relation_id"], seed)
-    checked = [label for label in ordered if era_checkable(candidates[label], fact, index)]
-    return (checked or ordered)[0]
+    return stable_order(list(candidates), "counterfactual", fact["subject_id"], fact["relation_id"], seed)[0]
 
 
 def fits_type(candidate: dict[str, Any], truth_types: frozenset[str], index: FactIndex) -> bool:

@@ -53,4 +53,4 @@ def case_in_past(
     told = sample.get("target_true") if sample["edit_kind"] == "counterfactual" else sample["target_new"]
     facts = by_case.get((sample["subject_id"], sample["relation_id"]), [])
     fact = next((f for f in facts if f.get("object_label") == told), None)
-    return fact is not None and statement_ended(fact, sample["snapshot"])
+    return fact is not None and bool(sample.get("snapshot")) and statement_ended(fact, sample["snapshot"])
