@@ -100,12 +100,13 @@ def test_every_rendered_string_is_spaced_and_has_its_articles(
 
 
 def test_the_dead_are_spoken_of_in_the_past_in_every_field(
-    rows: list[dict[str, Any]], facts: list[dict[str, Any]]
+    rows: list[dict[str, Any]], facts: list[dict[str, Any]], manifest: dict[str, Any]
 ) -> None:
     relations = load_relations()
     dead = {f["subject_id"] for f in facts if f["relation_id"] in DEATH_EVIDENCE or f.get("subject_ended")}
     cases = [r for r in rows if r["subject_id"] in dead and relations[r["relation_id"]].past is not None]
     assert len(cases) >= 20  # the sample's people with a place, cause or date of death
+    assert manifest["tense"]["present_for_past"] == 0 and manifest["tense"]["cases_in_past"] >= len(cases)
     for r in cases:
         past = relations[r["relation_id"]].tense(True)
         assert r["question"] == past.render_question(r["subject"]), r["id"]

@@ -22,6 +22,7 @@ from dafset.build.render import FactIndex, polish, render_case
 from dafset.build.robust import BASE_PROPERTIES, broken_variant_rule, length_variant, variant
 from dafset.build.rules import RULES, broken_rule
 from dafset.build.target_checks import target_checks
+from dafset.build.tense import tense_report
 from dafset.config import BuildConfig
 from dafset.errors import DafsetError
 from dafset.hashing import stable_hash
@@ -179,6 +180,7 @@ def assemble(
     run.report["locality"]["leaks"] = _check_leaks(run, cfg)
     run.report["rule_drops"] = {name: run.drops.get(name, 0) for name in sorted({*RULES, *run.drops})}
     run.report["target_checks"] = target_checks(run.samples, index)
+    run.report["tense"] = tense_report(run.samples, relations, index)
     return run.samples, run.report
 
 

@@ -161,7 +161,7 @@ def probes(
 
     if target_id and composable(relation):
         lead = f"the {relation.label} of {the(sample['subject'])}"
-        gone = past or target_id in graph.ended  # a dead subject's or a dissolved target's facts
+        gone = target_id in graph.ended  # the hop is a fact of the target: its own tense
         hops = graph.hops.get(target_id, {})
         for hop_rid in stable_order(sorted(r for r in hops if r in relations), "compositional", *salt)[
             :MAX_HOPS

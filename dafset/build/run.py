@@ -59,6 +59,7 @@ def manifest_extra(
         "portability": assembly_report.get("portability", {}),
         "wording": assembly_report.get("wording", {}),
         "target_checks": assembly_report.get("target_checks", {}),
+        "tense": assembly_report.get("tense", {}),
         "llm": llm_report,
         "skipped_criteria": llm_report.get("skipped_criteria", []),
         "relation_domains": relation_domains,

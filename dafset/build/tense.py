@@ -54,3 +54,21 @@ def case_in_past(
     facts = by_case.get((sample["subject_id"], sample["relation_id"]), [])
     fact = next((f for f in facts if f.get("object_label") == told), None)
     return fact is not None and bool(sample.get("snapshot")) and statement_ended(fact, sample["snapshot"])
+
+
+def tense_report(samples: Iterable[dict[str, Any]], relations: Any, index: Any) -> dict[str, int]:
+    """How many cases speak in the past, and how many of those still carry the present prompt of a
+    relation that has past forms (``present_for_past``: zero on every build)."""
+    past = wrong = 0
+    for s in samples:
+        if not case_in_past(s, index.by_case, index.ended):
+            continue
+        past += 1
+        relation = relations[s["relation_id"]]
+        present = relation.render_prompt(s["subject"])
+        wrong += (
+            relation.past is not None
+            and present != relation.tense(True).render_prompt(s["subject"])
+            and (s["prompt"] == present)
+        )
+    return {"entities_ended": len(index.ended), "cases_in_past": past, "present_for_past": wrong}
