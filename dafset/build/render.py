@@ -2,7 +2,8 @@
 
 One case per (subject, relation): multi-valued relations keep every true object and its aliases in
 ``answers``. Counterfactual targets come from the relation's own objects, of the truth's inferred
-class, never a value the subject has or had, and plausible in era where dates allow. Locality
+class and (where the source holds it) instance-of class, never a value the subject has or had, and
+plausible in era where dates allow. Prompts take the past tense for the dead and the ended. Locality
 probes are added later, once every case of the build is known (``dafset.build.locality``).
 """
 
@@ -40,8 +41,8 @@ class FactIndex:
     by_subject: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     by_relation: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     by_object: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
-    # classes an entity is known to be an instance of: the object classes (relations.yaml) of the
-    # relations it is the object of. The sample holds no P31, and this needs no extra query.
+    # classes an entity is inferred to be an instance of: the object classes (relations.yaml) of
+    # the relations it is the object of (a fallback for sources without P31, such as the sample)
     classes: dict[str, frozenset[str]] = field(default_factory=dict)
     # (first year, last year) of an entity: birth or inception, and death or dissolution
     life: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
