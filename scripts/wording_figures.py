@@ -78,8 +78,8 @@ def main(snapshot: Path) -> None:
     )
     bare = (
         re.compile(
-            r"(?<![\w'’])(the\s+)?(" + "|".join(map(re.escape, article_labels)) + r")(?!\w)", re.IGNORECASE
-        )
+            r"(?<![\w'’])([Tt]he\s+)?(" + "|".join(map(re.escape, article_labels)) + r")(?!\w)"
+        )  # case-sensitive: "government of India" is no mention of "Government of India"
         if article_labels
         else None
     )
