@@ -41,6 +41,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
+from dafset.build.wording import with_article
 from dafset.errors import BadIdError, ConfigError
 from dafset.ids import check_item, check_property
 from dafset.schema import VALUE_TYPES
@@ -120,6 +121,18 @@ StatementTemplate = Annotated[str, AfterValidator(_statement)]
 # --- the model ----------------------------------------------------------------------------------
 
 
+class PastForms(BaseModel):
+    """A relation's templates in the past tense, for a subject that has died or been dissolved
+    and for an ended statement ("Narses held the position of", not "holds")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    prompt: ClozeTemplate
+    question: QuestionTemplate
+    paraphrases: tuple[ClozeTemplate, ...]
+    statement: StatementTemplate
+
+
 class Relation(BaseModel):
     """One relation of relations.yaml. Immutable; render its templates with the methods below."""
 
@@ -146,11 +159,17 @@ class Relation(BaseModel):
     # X rel Y <=> Y inverse X (the P-id of the relation read backwards, also in the file)
     symmetric: bool = False
     inverse: str | None = None
+    # the same templates in the past tense (``Relation.tense``); optional: a relation whose
+    # templates read right for the dead and the ended ("was born in") needs none
+    past: PastForms | None = None
 
     # Where the templates came from, for error messages; set by the loader.
     _origin: str = PrivateAttr(default="relations.yaml")
     # The set this relation was loaded with, so it can phrase its sibling relations' facts.
     _siblings: RelationSet | None = PrivateAttr(default=None)
+    # "" for the relation as written, ".past" for its past-tense view (error messages name it)
+    _tense: str = PrivateAttr(default="")
+    _past_view: Relation | None = PrivateAttr(default=None)
 
     @field_validator("id")
     @classmethod
@@ -212,22 +231,44 @@ class Relation(BaseModel):
             seen.add(text)
         return value
 
-    # Rendering: every call goes through the sandboxed renderer.
+    def tense(self, past: bool) -> Relation:
+        """The relation to render in the past tense (its ``past`` templates) when ``past`` is true
+        and it has them; else the relation itself."""
+        if not past or self.past is None:
+            return self
+        if self._past_view is None:
+            forms = self.past
+            view = self.model_copy(
+                update={
+                    "prompt": forms.prompt,
+                    "question": forms.question,
+                    "paraphrases": forms.paraphrases,
+                    "statement": forms.statement,
+                    "past": None,
+                }
+            )
+            view._origin, view._siblings, view._tense = self._origin, self._siblings, ".past"
+            self._past_view = view
+        return self._past_view
+
+    # Rendering: every call goes through the sandboxed renderer, and every label inserted takes
+    # the article it needs ("the capital of the People's Republic of China").
 
     def render_prompt(self, subject: str) -> str:
-        return render_string(self.prompt, self._where("prompt"), subject=subject)
+        return with_article(render_string(self.prompt, self._where("prompt"), subject=subject), subject)
 
     def render_paraphrases(self, subject: str) -> list[str]:
         return [
-            render_string(text, self._where(f"paraphrases[{i}]"), subject=subject)
+            with_article(render_string(text, self._where(f"paraphrases[{i}]"), subject=subject), subject)
             for i, text in enumerate(self.paraphrases)
         ]
 
     def render_question(self, subject: str) -> str:
-        return render_string(self.question, self._where("question"), subject=subject)
+        return with_article(render_string(self.question, self._where("question"), subject=subject), subject)
 
     def render_statement(self, subject: str, object: str) -> str:  # `object`: the template's name
-        return render_string(self.statement, self._where("statement"), subject=subject, object=object)
+        text = render_string(self.statement, self._where("statement"), subject=subject, object=object)
+        return with_article(with_article(text, subject), object)
 
     def render_fact(self, subject: str, fact: Mapping[str, Any]) -> str:
         """Phrase another known fact of ``subject`` (``{relation_label, object}``, optionally
@@ -241,7 +282,7 @@ class Relation(BaseModel):
         return self.id if self.symmetric else self.inverse
 
     def _where(self, field: str) -> str:
-        return f"{self._origin}#{self.id}.{field}"
+        return f"{self._origin}#{self.id}{self._tense}.{field}"
 
 
 class RelationSet:
@@ -297,7 +338,7 @@ def fact_statement(subject: str, fact: Mapping[str, Any], relations: RelationSet
     relation = relations.get(fact.get("relation_id")) or relations.by_label(fact.get("relation_label"))
     if relation is not None:
         return relation.render_statement(subject, obj)
-    return f"{subject}'s {fact['relation_label']} is {obj}."
+    return with_article(with_article(f"{subject}'s {fact['relation_label']} is {obj}.", subject), obj)
 
 
 # --- loading ------------------------------------------------------------------------------------
@@ -423,6 +464,15 @@ class _Entry:
         except ValidationError as exc:
             self._fail_at(*self._first_problem(exc))
         relation._origin = self.origin
+        if relation.past is not None and len(relation.past.paraphrases) != len(relation.paraphrases):
+            node = self.fields["past"]
+            found = [k for k, _ in node.value if k.value == "paraphrases"] if isinstance(node, yaml.MappingNode) else []
+            self._fail_at(
+                found[0].start_mark.line + 1 if found else self.field_lines["past"],
+                "past.paraphrases",
+                f"must match paraphrases one for one: {len(relation.past.paraphrases)} given, "
+                f"{len(relation.paraphrases)} expected",
+            )
         return relation
 
     def fail(self, field: str, message: str) -> NoReturn:
@@ -447,19 +497,30 @@ class _Entry:
         field = str(loc[0]) if loc else "?"
         line = self.field_lines.get(field, self.line)
         node = self.fields.get(field)
-        # Point at the list item itself (e.g. the third paraphrase), not the key.
-        item = loc[1] if len(loc) > 1 else None
-        if isinstance(item, int) and isinstance(node, yaml.SequenceNode) and item < len(node.value):
-            line = node.value[item].start_mark.line + 1
-        return line, field, _message(error, field)
+        # Point at the nested key or list item itself (the third paraphrase, past.prompt), not the
+        # field's key; the field named is the dotted path ("past.paraphrases").
+        names = [field]
+        for part in loc[1:]:
+            if isinstance(part, int) and isinstance(node, yaml.SequenceNode) and part < len(node.value):
+                node = node.value[part]
+                line = node.start_mark.line + 1
+            elif isinstance(part, str) and isinstance(node, yaml.MappingNode):
+                names.append(part)
+                found = [(k, v) for k, v in node.value if k.value == part]
+                if not found:
+                    break
+                line, node = found[0][0].start_mark.line + 1, found[0][1]
+            else:
+                break
+        return line, ".".join(names), _message(error, names[-1], PastForms if len(names) > 1 else Relation)
 
 
-def _message(error: ErrorDetails, field: str) -> str:
+def _message(error: ErrorDetails, field: str, model: type[BaseModel] | None = None) -> str:
     kind = error["type"]
     if kind == "missing":
         return "required field is missing"
     if kind == "extra_forbidden":
-        close = difflib.get_close_matches(field, Relation.model_fields, n=1)
+        close = difflib.get_close_matches(field, (model or Relation).model_fields, n=1)
         return "unknown field" + (f" (did you mean {close[0]!r}?)" if close else "")
     if kind in ("tuple_type", "list_type"):
         return f"expected a list, got {type(error['input']).__name__}"

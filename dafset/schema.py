@@ -56,6 +56,15 @@ EVIDENCE_NAMES = tuple(f.name for f in EVIDENCE_FIELDS)
 
 # -- Fact ---------------------------------------------------------------------------------------
 
+# What the build knows of the subject and the object (``dafset.build.traits``): instance-of classes
+# (P31) and the dates bounding its existence (birth or inception; death or dissolution), as
+# xsd:dateTime lexical values. Snapshots published before these columns read them as empty.
+TRAIT_FIELDS = tuple(
+    pa.field(f"{side}_{name}", kind)
+    for side in ("subject", "object")
+    for name, kind in (("classes", _STR_LIST), ("began", _STR), ("ended", _STR))
+)
+
 FACT_SCHEMA = pa.schema(
     [
         pa.field("subject_id", _STR, nullable=False),
@@ -70,6 +79,7 @@ FACT_SCHEMA = pa.schema(
         pa.field("statement_id", _STR),
         pa.field("rank", _STR),
         *EVIDENCE_FIELDS,
+        *TRAIT_FIELDS,
     ]
 )
 

@@ -454,3 +454,57 @@ def test_only_an_item_relation_can_be_tied(tmp_path: Path) -> None:
         load_relations(path)
     _assert_one_line(str(caught.value), path, 6, "P19", "symmetric")
     assert "only an item-valued relation" in str(caught.value)
+# --- past tense (issue 18): a `past` block, validated, rendered by Relation.tense ------------------
+
+PAST = """\
+    past:
+      prompt: "{{ subject }} was born in"
+      question: "Where was {{ subject }} born?"
+      paraphrases:
+        - "The birthplace of {{ subject }} was"
+        - "{{ subject }}'s place of birth was"
+        - "{{ subject }} was a native of"
+      statement: "{{ subject }} was born in {{ object }}."
+"""
+
+
+def test_a_past_block_renders_in_the_past_and_the_present_stays(tmp_path: Path) -> None:
+    relations = load_relations(_write(tmp_path, VALID + PAST))
+    p19 = relations["P19"]
+    assert p19.tense(False) is p19
+    past = p19.tense(True)
+    assert past.render_paraphrases("Ada")[2] == "Ada was a native of"
+    assert p19.render_paraphrases("Ada")[2] == "Ada is a native of"
+    assert past.render_question("Ada") == "Where was Ada born?"
+    assert p19.tense(True) is past  # one view per relation
+    assert load_relations(_write(tmp_path, VALID))["P19"].tense(True).past is None  # no block: as written
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "field", "words"),
+    [
+        ('      prompt: "{{ subject }} was born in"', '      prompt: "She was born in"', 17, "past.prompt", "must contain"),
+        ('        - "{{ subject }} was a native of"\n', "", 19, "past.paraphrases", "one for one"),
+        ("      statement:", "      statment:", 23, "past.statment", "did you mean 'statement'"),
+        ('        - "{{ subject }} was a native of"', '        - "{{ subject }} was a native of."', 22, "past.paraphrases", "closing punctuation"),
+    ],
+)
+def test_a_bad_past_block_is_one_line_naming_file_line_and_field(
+    tmp_path: Path, old: str, new: str, line: int, field: str, words: str
+) -> None:
+    path = _write(tmp_path, VALID + PAST.replace(old, new, 1))
+    with pytest.raises(ConfigError) as caught:
+        load_relations(path)
+    _assert_one_line(str(caught.value), path, line, "P19", field)
+    assert words in str(caught.value)
+
+
+def test_every_present_tense_relation_of_the_real_file_has_past_forms(relations: RelationSet) -> None:
+    """Relations whose prompt speaks in the present read wrong for the dead and the dissolved."""
+    present = re.compile(r"\b(is|are|holds|works|speaks|plays)\b")
+    works = {"P272", "P364", "P495"}  # a film's studio, language and origin read right in the present
+    for relation in relations:
+        if relation.value_type == "item" and relation.id not in works and present.search(relation.prompt):
+            assert relation.past is not None, relation.id
+            assert not present.search(relation.past.prompt), relation.id
+    assert relations["P39"].tense(True).render_prompt("Narses") == "Narses held the position of"

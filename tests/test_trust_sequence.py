@@ -155,7 +155,7 @@ def test_locality_draws_no_edited_and_no_tied_pair() -> None:
     fay = _case("Q6", "Fay", "P26", "Hal", "Gus", split="test")
     objects = {"Q1": {"Q2", "Q4"}, "Q6": {"Q8"}}
     edits = split_edits([ada, fay], lambda s: s["split"], relations, lambda s: objects[s["subject_id"]])
-    pool = LocalityPool(index, relations, edits, lambda f: True, seed=0)
+    pool = LocalityPool(index, relations, edits, lambda f: True, seed=0, snapshot="2022-01-01")
     asked = {p["prompt"] for p in pool.probes(ada)}
     assert asked == {"Bob is married to", "Cleo is married to"}
     assert pool.skipped_edited > 0

@@ -3,17 +3,27 @@ needs, the preposition a date takes, junk aliases."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from dafset.build.enrich import fetch_names
+from dafset.build.rendered import ArticleCheck
 from dafset.build.wording import (
+    BLOCKLIST,
+    blocked_aliases,
+    clean_name,
     fit_preposition,
     fix_date_prepositions,
     junk_alias,
     missing_article,
     needs_article,
+    shared_names,
+    spacing_problem,
+    the,
     with_article,
 )
+from dafset.relations import load_relations
 from dafset.sources.sample import SampleSource
 
 # real labels of the sample (asserted below), with the English usage a style guide gives them
@@ -127,3 +137,76 @@ def test_junk_aliases_of_real_entities() -> None:
 )
 def test_junk_alias_rule(alias: str, label: str, junk: bool) -> None:
     assert junk_alias(alias, label) is junk
+
+
+# -- issue 18: codes, offensive and ambiguous aliases; spacing; articles wherever a label goes ------
+
+
+@pytest.mark.parametrize(
+    ("alias", "label", "junk"),
+    [
+        ("can", "Canada", True),  # a lower-case code next to a longer label (real: Q16)
+        ("pol", "politician", True),  # real: Q82955
+        ("Jap", "Japan", True),  # on the block list of offensive aliases (real: Q17)
+        ("JAP", "Japan", True),
+        ("USA", "United States of America", False),  # upper-case abbreviations are names
+        ("PRC", "People's Republic of China", False),
+        ("Nippon", "Japan", False),
+    ],
+)
+def test_codes_and_offensive_aliases(alias: str, label: str, junk: bool) -> None:
+    assert junk_alias(alias, label) is junk
+
+
+def test_the_block_list_is_a_commented_data_file() -> None:
+    text = BLOCKLIST.read_text(encoding="utf-8")
+    assert text.startswith("#") and "Origin:" in text
+    assert "jap" in blocked_aliases()
+
+
+def test_real_codes_and_slurs_never_reach_the_names() -> None:
+    source = SampleSource()
+    raw = {(r["item"], r.get("alias")) for r in source.select("labels", items=["Q16", "Q17", "Q82955"])}
+    assert {("Q16", "can"), ("Q17", "Jap"), ("Q82955", "pol")} <= raw  # the sample holds them
+    drops: Counter[str] = Counter()
+    names = fetch_names(source, ["Q16", "Q17", "Q82955"], drops)
+    kept = {a for n in names.values() for a in n.aliases}
+    assert not {"can", "Jap", "JAP", "pol"} & kept
+    assert drops["code_aliases"] >= 2 and drops["blocked_aliases"] >= 2
+
+
+def test_labels_lose_the_spaces_wikidata_left_in_them() -> None:
+    raw = SampleSource().select("labels", items=["Q797801"])
+    assert raw[0]["label"] == "Baby, Come to Me "  # the real label, trailing space and all
+    assert fetch_names(SampleSource(), ["Q797801"])["Q797801"].label == "Baby, Come to Me"
+    assert clean_name("Mannenbach-Salenstein  station") == "Mannenbach-Salenstein station"
+    assert spacing_problem("Baby, Come to Me  was produced by") == "double space"
+    assert spacing_problem(" X was born in") == "edge space"
+    assert spacing_problem("X was born in") is None
+
+
+def test_an_alias_another_entity_holds_names_no_one() -> None:
+    """George Washington (Q23) and Washington, D.C. (Q61) both hold the alias "Washington"."""
+    names = fetch_names(SampleSource(), ["Q23", "Q61"])
+    pairs = [(q, n) for q, entry in names.items() for n in [entry.label, *entry.aliases]]
+    assert "washington" in shared_names(pairs)
+    assert "george washington" not in shared_names(pairs)
+
+
+def test_questions_and_statements_take_the_article() -> None:
+    relations = load_relations()
+    china = "People's Republic of China"
+    assert relations["P36"].render_question(china) == "What is the capital of the People's Republic of China?"
+    assert relations["P36"].render_prompt(china) == "The capital of the People's Republic of China is"
+    assert relations["P27"].render_statement("Zhou", china) == "Zhou is a citizen of the People's Republic of China."
+    assert relations["P36"].render_paraphrases(china)[0] == "The People's Republic of China's capital is"
+    assert the(china) == "the People's Republic of China" and the("Canada") == "Canada"
+
+
+def test_the_article_check_reads_every_label_but_not_inside_a_longer_one() -> None:
+    check = ArticleCheck(["People's Republic of China", "Republic of China", "United Kingdom", "Canada"])
+    assert check.missing("What is the capital of People's Republic of China?") == ["People's Republic of China"]
+    assert check.missing("What is the capital of the People's Republic of China?") == []
+    assert check.missing("United Kingdom is a member of") == ["United Kingdom"]
+    assert check.missing("The United Kingdom is a member of") == []
+    assert check.missing("Canada is a member of") == []

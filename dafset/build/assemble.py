@@ -22,6 +22,8 @@ from dafset.build.render import FactIndex, polish, render_case
 from dafset.build.robust import BASE_PROPERTIES, broken_variant_rule, length_variant, variant
 from dafset.build.rules import RULES, broken_rule
 from dafset.build.sequence import SplitEdits, split_edits, swap_avoid
+from dafset.build.target_checks import target_checks
+from dafset.build.tense import tense_report
 from dafset.config import BuildConfig
 from dafset.errors import DafsetError
 from dafset.hashing import stable_hash
@@ -208,6 +210,8 @@ def assemble(
     run.samples = cap_relations(run.samples, run.drops)
     run.report["locality"]["leaks"] = _check_leaks(run, cfg)
     run.report["rule_drops"] = {name: run.drops.get(name, 0) for name in sorted({*RULES, *run.drops})}
+    run.report["target_checks"] = target_checks(run.samples, index)
+    run.report["tense"] = tense_report(run.samples, relations, index)
     return run.samples, run.report
 
 
@@ -243,7 +247,7 @@ def add_locality(run: Assembly, cfg: BuildConfig) -> dict[str, Any]:
     """Probes for every case, from facts that are no case of the build; leaks are counted and
     must be zero."""
     edits = split_edits(run.samples, run.split_of, run.relations, run.objects)
-    pool = LocalityPool(run.index, run.relations, edits, run.fits, cfg.seed)
+    pool = LocalityPool(run.index, run.relations, edits, run.fits, cfg.seed, cfg.snapshot.isoformat())
     for sample in run.samples:
         sample["locality"] = pool.probes(sample)
     leaked = _check_leaks(run, cfg)

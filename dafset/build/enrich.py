@@ -5,12 +5,14 @@ Everything stays keyed by id: labels are looked up for ids, never resolved back 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from dafset.build.wording import MONTHS, good_aliases
+from dafset.build.traits import attach_traits, fetch_traits
+from dafset.build.wording import MONTHS, alias_problem, clean_name, shared_names
 from dafset.ids import chunks, is_item
 from dafset.properties.facts import SPARQL_BATCH, distinct, fetch_history, parse_time
 from dafset.source import Source
@@ -22,23 +24,23 @@ class Names:
     aliases: list[str] = field(default_factory=list)
 
 
-def fetch_names(source: Source, items: Sequence[str], junk: list[int] | None = None) -> dict[str, Names]:
-    """English label and good aliases per item; junk aliases (``wording.junk_alias``) are left out
-    and counted in ``junk[0]`` when given."""
+def fetch_names(source: Source, items: Sequence[str], junk: Counter[str] | None = None) -> dict[str, Names]:
+    """English label and good aliases per item, their spacing cleaned; junk, code and blocked
+    aliases (``wording.alias_problem``) are left out and counted by reason in ``junk`` when given."""
     names: dict[str, Names] = {}
     for batch in chunks([q for q in distinct(items) if is_item(q)], SPARQL_BATCH):
         for r in source.select("labels", items=batch):
             entry = names.setdefault(r["item"], Names())
             if r.get("label"):
-                entry.label = r["label"]
-            alias = r.get("alias")
+                entry.label = clean_name(r["label"]) or None
+            alias = clean_name(r.get("alias") or "")
             if alias and alias not in entry.aliases:
                 entry.aliases.append(alias)
     for entry in names.values():
-        aliases = [a for a in entry.aliases if a != entry.label]
-        entry.aliases = sorted(good_aliases(aliases, entry.label))
+        problems = {a: alias_problem(a, entry.label) for a in entry.aliases if a != entry.label}
+        entry.aliases = sorted(a for a, problem in problems.items() if problem is None)
         if junk is not None:
-            junk[0] += len(aliases) - len(entry.aliases)
+            junk.update(problem for problem in problems.values() if problem)
     return names
 
 
@@ -91,7 +93,7 @@ def enrich(
     )
     past = [h["value"] for rows in history.values() for h in rows if is_item(h["value"])]
     items = [f["subject_id"] for f in facts] + [f["object_id"] for f in facts if f.get("object_id")]
-    junk = [0]
+    junk: Counter[str] = Counter()
     names = fetch_names(source, items + past, junk)
     sitelinks = fetch_sitelinks(source, [f["subject_id"] for f in facts])
     kept: list[dict[str, Any]] = []
@@ -133,8 +135,34 @@ def enrich(
                 "sitelinks": sitelinks.get(fact["subject_id"]),
             }
         )
-    dropped["junk_aliases"] = junk[0]
+    for reason in ("junk_aliases", "code_aliases", "blocked_aliases"):
+        dropped[reason] = junk[reason]
     return kept, dropped
+
+
+def finish(source: Source, groups: dict[str, list[dict[str, Any]]], drops: dict[str, dict[str, int]]) -> None:
+    """What needs every group at once (in place): aliases that name another entity the build knows
+    are dropped (counted per group as ``ambiguous_aliases``), and each fact gets its subject's and
+    object's traits (classes and life dates, ``dafset.build.traits``)."""
+    facts = [f for rows in groups.values() for f in rows]
+    shared = shared_names(
+        (f[f"{side}_id"], name)
+        for f in facts
+        for side in ("subject", "object")
+        if f.get(f"{side}_id")
+        for name in [f[f"{side}_label"], *f[f"{side}_aliases"]]
+    )
+    for group, rows in groups.items():
+        dropped: set[tuple[str, str]] = set()
+        for fact in rows:
+            for side in ("subject", "object"):
+                aliases = fact[f"{side}_aliases"]
+                kept = [a for a in aliases if a.casefold() not in shared]
+                dropped.update((fact[f"{side}_id"] or "", a) for a in aliases if a not in kept)
+                fact[f"{side}_aliases"] = kept
+        drops.setdefault(group, {})["ambiguous_aliases"] = len(dropped)
+    entities = [f["subject_id"] for f in facts] + [f["object_id"] for f in facts if f.get("object_id")]
+    attach_traits(facts, fetch_traits(source, entities))
 
 
 def _named(statement: dict[str, Any], names: dict[str, Names], value_type: str) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from typing import Any
 from dafset.build.render import FactIndex, phrase
 from dafset.build.rules import contains
 from dafset.build.sequence import SplitEdits
+from dafset.build.tense import fact_in_past
 from dafset.hashing import stable_hash
 from dafset.relations import RelationSet
 from dafset.templating import render
@@ -39,9 +40,11 @@ class LocalityPool:
         edits: SplitEdits,
         fits: Fits,
         seed: int,
+        snapshot: str,
     ) -> None:
         self.index, self.relations, self.fits, self.seed = index, relations, fits, seed
         self.edits = edits
+        self.snapshot = snapshot  # an ended statement is probed in the past tense
         self._by_relation: dict[str, list[dict[str, Any]]] = {}  # seeded order, made once
         self._phrased: dict[tuple[str, str], tuple[str, list[str]] | None] = {}
         self.skipped_edited = 0  # candidate probes left out because an edit changes them
@@ -158,7 +161,8 @@ class LocalityPool:
     def probe(self, fact: dict[str, Any], kind: str) -> dict[str, Any] | None:
         key = (fact["subject_id"], fact["relation_id"])
         if key not in self._phrased:  # one rendering per fact, however many cases probe it
-            relation = self.relations[fact["relation_id"]]
+            past = fact_in_past(fact, self.index.ended, self.snapshot)
+            relation = self.relations[fact["relation_id"]].tense(past)
             answers = self.index.answers(*key)
             raw = render("locality.j2", relation=relation, subject=fact["subject_label"])
             phrased = phrase(raw, fact["subject_label"], relation, answers[0]) if answers else ""

@@ -13,10 +13,11 @@ from typing import Any
 import pyarrow as pa
 
 from dafset.build.assemble import assemble, split_of
-from dafset.build.enrich import enrich
+from dafset.build.enrich import enrich, finish
 from dafset.build.llm import prefix_writer
 from dafset.build.portability import add_probes
 from dafset.build.previous import read_previous_facts
+from dafset.build.rendered import check_rendered
 from dafset.build.sequence import check_zero, violations
 from dafset.config import BuildConfig
 from dafset.errors import ConfigError
@@ -91,7 +92,8 @@ def harvest(cfg: BuildConfig, prop: str, previous: pa.Table | None = None) -> Ha
 def enrich_all(
     cfg: BuildConfig, harvests: list[Harvest]
 ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]]:
-    """Labels, aliases, sitelinks and literal rendering for every harvested fact."""
+    """Labels, aliases, sitelinks, literal rendering, and the subject's and object's classes and
+    life dates for every harvested fact."""
     relations = load_relations()
     source = open_source(cfg)
     value_types = {r.id: r.value_type for r in relations}
@@ -104,6 +106,7 @@ def enrich_all(
         visible = [f for f in rows if f["statement_id"] not in future]
         out[prop], drops[prop] = enrich(source, visible, value_types)
         drops[prop]["added_after_snapshot"] = len(rows) - len(visible)
+    finish(source, out, drops)
     return out, drops
 
 
@@ -115,22 +118,31 @@ def assemble_samples(
     llm_report: dict[str, Any],
 ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
     """Render every case, with LLM prefixes when a model is set, and its question and portability
-    probes (second hops read from the source); the LLM report gains what the prefix writer kept
-    and dropped. (The writer holds a model: it is made here, never passed in.)"""
+    probes (second hops read from the source), and the wording rule checked on every rendered
+    string (``dafset.build.rendered``); the LLM report gains what the prefix writer kept and
+    dropped. (The writer holds a model: it is made here, never passed in.)"""
     writer, writer_report = prefix_writer(cfg)
     samples, report = assemble(cfg, relations, facts, likelihood, writer)
+    every = [f for rows in facts.values() for f in rows]
     samples, report["portability"] = add_probes(
-        open_source(cfg),
-        relations,
-        samples,
-        (f for rows in facts.values() for f in rows),
-        cfg.seed,
-        split_of(cfg),
+        open_source(cfg), relations, samples, every, cfg.seed, split_of(cfg)
     )
     # the rules of one split's edit sequence, on the finished rows: zero, or no build
     report["sequence_rules"] = violations(samples, split_of(cfg), relations)
     check_zero(report["sequence_rules"])
+    report["wording"] = check_rendered(samples, known_names(every))
     return samples, report, {**llm_report, **writer_report()}
+
+
+def known_names(facts: list[dict[str, Any]]) -> set[str]:
+    """Every label and alias of the build's entities (the names a rendered string may hold)."""
+    return {
+        name
+        for f in facts
+        for side in ("subject", "object")
+        for name in [f.get(f"{side}_label"), *(f.get(f"{side}_aliases") or [])]
+        if name
+    }
 
 
 def facts_table(facts: dict[str, list[dict[str, Any]]]) -> pa.Table:

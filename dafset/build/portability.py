@@ -26,6 +26,8 @@ from typing import Any
 from dafset.build.enrich import fetch_names
 from dafset.build.rules import contains
 from dafset.build.sequence import Edited, Pair, SplitOf, asked_texts, split_edits
+from dafset.build.tense import case_in_past, ended_entities
+from dafset.build.wording import junk_alias, shared_names, the
 from dafset.hashing import stable_order
 from dafset.ids import chunks, is_item
 from dafset.properties.facts import SPARQL_BATCH
@@ -48,10 +50,12 @@ def composable(relation: Relation) -> bool:
 
 
 def good_alias(alias: str, label: str) -> bool:
-    """An alias worth a probe: not the label, at least 3 characters with 2 letters in a row, and no
-    long digit run (catalogue codes such as '00033982178 IPI')."""
+    """An alias worth a probe: not the label, no junk, code or offensive alias
+    (``wording.junk_alias``), at least 3 characters with 2 letters in a row, and no long digit run
+    (catalogue codes such as '00033982178 IPI')."""
     return (
         alias.casefold() != label.casefold()
+        and not junk_alias(alias, label)
         and len(alias) >= 3
         and re.search(r"[^\W\d_]{2}", alias) is not None
         and re.search(r"\d{4,}", alias) is None
@@ -66,9 +70,12 @@ class Graph:
     object_ids: dict[tuple[str, str], str] = field(default_factory=dict)
     by_case: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     hops: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # item -> relation -> [ids]
+    ended: frozenset[str] = frozenset()  # entities gone (dead, dissolved): told in the past tense
+    shared: frozenset[str] = frozenset()  # names (casefolded) of more than one entity: no alias
 
     @classmethod
     def from_facts(cls, facts: Iterable[dict[str, Any]]) -> Graph:
+        facts = list(facts)
         graph = cls()
         seen: set[tuple[str, str, str]] = set()
         for f in facts:
@@ -81,6 +88,7 @@ class Graph:
             if f.get("object_id"):
                 graph.object_ids[(f["relation_id"], f["object_label"])] = f["object_id"]
                 graph._name(f["object_id"], f["object_label"], f.get("object_aliases") or [])
+        graph.ended = ended_entities(facts)
         return graph
 
     def _name(self, qid: str, label: str, aliases: Sequence[str]) -> None:
@@ -89,7 +97,13 @@ class Graph:
 
     def answers(self, qid: str) -> list[str]:
         names = self.names.get(qid, [])
-        return [n for i, n in enumerate(names) if i == 0 or good_alias(n, names[0])]
+        return [
+            n for i, n in enumerate(names) if i == 0 or (good_alias(n, names[0]) and n.casefold() not in self.shared)
+        ]
+
+    def share_names(self) -> None:
+        """Mark the names that more than one entity of the graph holds (aliases that name no one)."""
+        self.shared = shared_names((q, n) for q, names in self.names.items() for n in names)
 
 
 def read_hops(source: Source, graph: Graph, items: Sequence[str], relations: RelationSet) -> dict[str, int]:
@@ -109,6 +123,7 @@ def read_hops(source: Source, graph: Graph, items: Sequence[str], relations: Rel
     for qid, names in fetch_names(source, values).items():
         if names.label:
             graph._name(qid, names.label, names.aliases)
+    graph.share_names()
     return {"targets": len(wanted), "hop_rows": rows}
 
 
@@ -126,13 +141,15 @@ def probes(
 ) -> list[dict[str, Any]]:
     """Every portability probe the graph supports for one case; ``dropped`` counts, per reason and
     kind, probes left out: their prompt gives the answer away, or ``edited`` says the fact they
-    rest on besides the edit (a second hop, a read-back) is changed by another edit of the split."""
+    rest on besides the edit (a second hop, a read-back) is changed by another edit of the split.
+    Each probe speaks in its fact's tense: the case's for aliasing, the target's for the others."""
     dropped = dropped if dropped is not None else Counter()
     rid = sample["relation_id"]
+    relation = relations[rid].tense(case_in_past(sample, graph.by_case, graph.ended))
     target_id = graph.object_ids.get((rid, sample["target_new"]))
     target_answers = graph.answers(target_id) if target_id else [sample["target_new"]]
     salt = (sample["subject_id"], rid, seed)
-    out = _aliasing(sample, relations, graph, target_answers, salt)
+    out = _aliasing(sample, relation, graph, target_answers, salt)
     out += _compositional(sample, relations, graph, target_id, salt, edited, dropped)
     out += _logical(sample, relations, graph, target_id, edited, dropped)
     out += _preservation(sample, relations, graph)
@@ -143,16 +160,18 @@ def probes(
 
 
 def _aliasing(
-    sample: dict[str, Any], relations: RelationSet, graph: Graph, answers: list[str], salt: tuple[Any, ...]
+    sample: dict[str, Any], relation: Relation, graph: Graph, answers: list[str], salt: tuple[Any, ...]
 ) -> list[dict[str, Any]]:
     subject_names = graph.names.get(sample["subject_id"], [sample["subject"]])
-    # an alias that holds the label ("Paris, France") would not test the alias
+    # an alias that holds the label ("Paris, France") would not test the alias; one that another
+    # entity of the graph also bears ("Washington") names no one
     aliases = [
         a
         for a in subject_names[1:]
-        if good_alias(a, sample["subject"]) and not contains(a, sample["subject"])
+        if good_alias(a, sample["subject"])
+        and a.casefold() not in graph.shared
+        and not contains(a, sample["subject"])
     ]
-    relation = relations[sample["relation_id"]]
     return [
         _probe(relation.render_prompt(alias), answers, "subject_aliasing")
         for alias in stable_order(aliases, "aliasing", *salt)[:MAX_ALIASES]
@@ -171,7 +190,8 @@ def _compositional(
     relation = relations[sample["relation_id"]]
     if not target_id or not composable(relation):
         return []
-    lead = f"the {relation.label} of {sample['subject']}"
+    lead = f"the {relation.label} of {the(sample['subject'])}"
+    gone = target_id in graph.ended  # the hop is a fact of the target: its own tense
     hops = graph.hops.get(target_id, {})
     out = []
     for hop_rid in stable_order(sorted(r for r in hops if r in relations), "compositional", *salt)[:MAX_HOPS]:
@@ -179,7 +199,7 @@ def _compositional(
             dropped["premise_edited:compositional"] += 1
             continue
         answers = [a for v in hops[hop_rid] if v != sample["subject_id"] for a in graph.answers(v)]
-        prompt = relations[hop_rid].render_prompt(lead)
+        prompt = relations[hop_rid].tense(gone).render_prompt(lead)
         out.append(_probe(prompt[:1].upper() + prompt[1:], answers, "compositional"))
     return out
 
@@ -197,12 +217,15 @@ def _logical(
     back = relations.get(relation.tied)
     if back is None:
         return []
-    prompt = back.render_prompt(sample["target_new"])
-    if edited((target_id, back.id) if target_id else None, [prompt]):
+    gone = bool(target_id) and target_id in graph.ended  # a fact of the target: its own tense
+    prompt = back.tense(gone).render_prompt(sample["target_new"])
+    if edited((target_id, back.id) if target_id else None, [prompt, back.render_prompt(sample["target_new"])]):
         dropped["premise_edited:logical"] += 1
         return []
     names = graph.names.get(sample["subject_id"], [sample["subject"]])
-    answers = [n for i, n in enumerate(names) if i == 0 or good_alias(n, names[0])]
+    answers = [
+        n for i, n in enumerate(names) if i == 0 or (good_alias(n, names[0]) and n.casefold() not in graph.shared)
+    ]
     return [_probe(prompt, answers, "logical")]
 
 
@@ -257,7 +280,7 @@ def add_probes(
     out = []
     dropped: Counter[str] = Counter()
     for s in samples:
-        relation = relations[s["relation_id"]]
+        relation = relations[s["relation_id"]].tense(case_in_past(s, graph.by_case, graph.ended))
         edited = edits.by_others(split_of(s), (s["subject_id"], s["relation_id"]))
         out.append(
             {

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 from dafset.config import BuildConfig
 from dafset.errors import ConfigError, DafsetError
 from dafset.publish.layout import FACTS, SNAPSHOTS_DIR, resolve_snapshot
-from dafset.schema import FACT_SCHEMA, validate
+from dafset.schema import FACT_SCHEMA, TRAIT_FIELDS, validate
 
 log = logging.getLogger("dafset.build")
 
@@ -58,7 +58,11 @@ def read_previous_facts(cfg: BuildConfig) -> pa.Table | None:
             raise ConfigError(f"previous: {path} not found; {_WAYS_ON}")
         return None  # an older snapshot published without facts: no witness, as before
     try:
-        table = validate(pq.read_table(path), FACT_SCHEMA, where=str(path))
+        table = pq.read_table(path)
+        for f in TRAIT_FIELDS:  # columns added after some snapshots were published: read as empty
+            if f.name not in table.column_names:
+                table = table.append_column(f, pa.nulls(table.num_rows, f.type))
+        table = validate(table, FACT_SCHEMA, where=str(path))
     except DafsetError as exc:
         raise ConfigError(f"previous: {exc}; {_WAYS_ON}") from None
     except (OSError, pa.ArrowException) as exc:

@@ -2,7 +2,8 @@
 
 One case per (subject, relation): multi-valued relations keep every true object and its aliases in
 ``answers``. Counterfactual targets come from the relation's own objects, of the truth's inferred
-class, never a value the subject has or had, and plausible in era where dates allow. Locality
+class and (where the source holds it) instance-of class, never a value the subject has or had, and
+plausible in era where dates allow. Prompts take the past tense for the dead and the ended. Locality
 probes are added later, once every case of the build is known (``dafset.build.locality``).
 """
 
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dafset.build.rules import contains, tokens
+from dafset.build.tense import ended_entities, fact_in_past
 from dafset.build.wording import date_precision, fit_preposition, fix_date_prepositions, with_article
 from dafset.hashing import stable_hash, stable_order
 from dafset.properties.facts import parse_time
@@ -39,11 +41,15 @@ class FactIndex:
     by_subject: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     by_relation: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     by_object: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
-    # classes an entity is known to be an instance of: the object classes (relations.yaml) of the
-    # relations it is the object of. The sample holds no P31, and this needs no extra query.
+    # classes an entity is inferred to be an instance of: the object classes (relations.yaml) of
+    # the relations it is the object of (a fallback for sources without P31, such as the sample)
     classes: dict[str, frozenset[str]] = field(default_factory=dict)
-    # (first year, last year) of an entity: birth or inception, and death
+    # (first year, last year) of an entity: birth or inception, and death or dissolution
     life: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
+    # instance-of classes (P31) the source holds (``dafset.build.traits``)
+    types: dict[str, frozenset[str]] = field(default_factory=dict)
+    # entities known to have died or been dissolved (a date of it, a place or cause of death)
+    ended: frozenset[str] = frozenset()
 
     @classmethod
     def build(
@@ -77,8 +83,10 @@ class FactIndex:
         self, groups: Iterable[list[dict[str, Any]]], object_classes: Mapping[str, str | None]
     ) -> None:
         classes: dict[str, set[str]] = defaultdict(set)
+        types: dict[str, set[str]] = defaultdict(set)
         years: dict[str, dict[str, int]] = defaultdict(dict)
-        for fact in (f for group in groups for f in group):
+        every = [f for group in groups for f in group]
+        for fact in every:
             object_class = object_classes.get(fact["relation_id"])
             if fact.get("object_id") and object_class:
                 classes[fact["object_id"]].add(object_class)
@@ -86,8 +94,19 @@ class FactIndex:
                 moment = parse_time(fact["object_value"])
                 if moment is not None:
                     years[fact["subject_id"]][fact["relation_id"]] = moment.year
+            for side in ("subject", "object"):
+                entity = fact.get(f"{side}_id")
+                if entity:
+                    types[entity].update(fact.get(f"{side}_classes") or ())
+                    _trait_years(years[entity], fact, side)
         self.classes = {q: frozenset(c) for q, c in classes.items()}
-        self.life = {q: (y.get(BIRTH, y.get(INCEPTION)), y.get(DEATH)) for q, y in years.items()}
+        self.types = {q: frozenset(c) for q, c in types.items() if c}
+        self.life = {
+            q: (y.get(BIRTH, y.get(INCEPTION, y.get("began"))), y.get(DEATH, y.get("ended")))
+            for q, y in years.items()
+            if y
+        }
+        self.ended = ended_entities(every)
 
     def answers(self, subject_id: str, relation_id: str) -> list[str]:
         out: list[str] = []
@@ -97,12 +116,25 @@ class FactIndex:
                     out.append(name)
         return out
 
+    def truth_types(self, fact: dict[str, Any]) -> frozenset[str]:
+        """The instance-of classes of every true object of the fact's (subject, relation)."""
+        objects = {f.get("object_id") for f in self.by_case.get((fact["subject_id"], fact["relation_id"]), [])}
+        objects.add(fact.get("object_id"))
+        return frozenset().union(*(self.types.get(q or "", frozenset()) for q in objects))
+
     def class_of(self, entity: str | None) -> frozenset[str]:
         return self.classes.get(entity or "", frozenset())
 
     def kind_of(self, entity: str | None) -> frozenset[str]:
         """The entity's classes that tell kinds apart (no country in a city slot)."""
         return self.class_of(entity) - OVERLAPPING_CLASSES
+
+
+def _trait_years(years: dict[str, int], fact: dict[str, Any], side: str) -> None:
+    for name in ("began", "ended"):
+        moment = parse_time(fact.get(f"{side}_{name}"))
+        if moment is not None:
+            years.setdefault(name, moment.year)
 
 
 def render_case(
@@ -119,7 +151,7 @@ def render_case(
 ) -> dict[str, Any] | None:
     """One Sample row for the fact's (subject, relation), or None when no target can be found;
     a counterfactual target is none of ``avoid`` (labels that would swap with another edit)."""
-    relation = relations[fact["relation_id"]]
+    relation = relations[fact["relation_id"]].tense(fact_in_past(fact, index.ended, snapshot))
     subject = fact["subject_label"]
     answers = index.answers(fact["subject_id"], fact["relation_id"]) or [fact["object_label"]]
     if edit_kind == "counterfactual":
@@ -194,12 +226,14 @@ def previous_value(fact: dict[str, Any]) -> str | None:
 def counterfactual_target(
     fact: dict[str, Any], answers: list[str], index: FactIndex, seed: int, avoid: frozenset[str] = frozenset()
 ) -> str | None:
-    """Another object of the same relation, of the truth's class, sharing no token with any value
-    the subject has or had for the relation, and alive in the subject's era where dates tell."""
+    """Another object of the same relation, of the truth's class and instance-of type, sharing no
+    token with any value the subject has or had for the relation, and alive in the subject's era
+    where dates tell."""
     had = [h["label"] for h in fact.get("history") or [] if h.get("label")]
     had_ids = {h["value"] for h in fact.get("history") or []}
     truth = tokens(" ".join(answers + had))
     truth_class = index.kind_of(fact.get("object_id"))
+    truth_types = index.truth_types(fact)
     candidates: dict[str, dict[str, Any]] = {}
     for other in index.by_relation.get(fact["relation_id"], []):
         label = other["object_label"]
@@ -209,12 +243,29 @@ def counterfactual_target(
             continue
         if tokens(label) & truth or contains(fact["subject_label"], label):
             continue
-        if not fits_class(other, fact, truth_class, index) or not fits_era(other, fact, index):
+        if not fits_class(other, fact, truth_class, index) or not fits_type(other, truth_types, index):
+            continue
+        if not fits_era(other, fact, index):
             continue
         candidates[label] = other
     if not candidates:
         return None
     return stable_order(list(candidates), "counterfactual", fact["subject_id"], fact["relation_id"], seed)[0]
+
+
+def fits_type(candidate: dict[str, Any], truth_types: frozenset[str], index: FactIndex) -> bool:
+    """Where the source holds the truth's instance-of classes (P31), the candidate shares one: no
+    "Belgium is a member of -> Hamas" (a militant organisation for an intergovernmental one)."""
+    if not truth_types or not candidate.get("object_id"):
+        return True
+    return bool(index.types.get(candidate["object_id"], frozenset()) & truth_types)
+
+
+def era_checkable(candidate: dict[str, Any], fact: dict[str, Any], index: FactIndex) -> bool:
+    """Whether dates of both the candidate and the subject (or the true statement) are known."""
+    if candidate.get("object_id") not in index.life:
+        return False
+    return fact["subject_id"] in index.life or parse_time(fact.get("start_time")) is not None
 
 
 def fits_class(

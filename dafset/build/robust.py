@@ -22,6 +22,7 @@ from typing import Any
 from dafset.build.render import FactIndex, phrase
 from dafset.build.rules import contains
 from dafset.build.sequence import plain
+from dafset.build.tense import case_in_past, fact_in_past
 from dafset.lm.filters import pair_apart, wrong_polarity
 from dafset.publish.split import sample_id
 from dafset.relations import RelationSet
@@ -59,7 +60,7 @@ def locality_answers(sample: dict[str, Any]) -> list[str]:
 def length_variant(sample: dict[str, Any], relations: RelationSet, index: FactIndex) -> dict[str, Any] | None:
     """The variant with its length prefix and short rephrase, or None when the subject has no other
     facts that may be told."""
-    relation = relations[sample["relation_id"]]
+    relation = relations[sample["relation_id"]].tense(case_in_past(sample, index.by_case, index.ended))
     subject = sample["subject"]
     banned = [sample["target_new"], *sample["answers"], *locality_answers(sample)]
     others = [
@@ -72,7 +73,12 @@ def length_variant(sample: dict[str, Any], relations: RelationSet, index: FactIn
     if not others:
         return None
     others = sorted(others, key=lambda f: (f["relation_id"], f["object_label"]))[:MAX_CONTEXT_FACTS]
-    statements = [relations[f["relation_id"]].render_statement(subject, f["object_label"]) for f in others]
+    statements = [
+        relations[f["relation_id"]]
+        .tense(fact_in_past(f, index.ended, sample["snapshot"]))
+        .render_statement(subject, f["object_label"])
+        for f in others
+    ]
     short = render("robust_short.j2", relation=relation, subject=subject)
     short = phrase(short, subject, relation, sample["target_new"])
     return {

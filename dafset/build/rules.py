@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from dafset.build.sequence import plain
-from dafset.build.wording import YEAR_OR_MONTH, junk_alias, missing_article
+from dafset.build.wording import YEAR_OR_MONTH, junk_alias, missing_article, spacing_problem
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 # a year or a month and year after "on": "founded on 1991" (dates take "in" unless they name a day)
@@ -31,6 +31,7 @@ RULES = (
     "not_reflexive",
     "article_before_subject",
     "no_junk_alias",
+    "clean_spacing",
     "unique_subject_relation",
     # counted by the assembly, not per row:
     "ended_before_snapshot",  # a truthy statement with an end time before the snapshot
@@ -86,6 +87,8 @@ def broken_rule(sample: dict[str, Any]) -> str | None:
     labels = {target, sample.get("target_true")}
     if any(junk_alias(a, a if a in labels else None) for a in sample["answers"]):
         return "no_junk_alias"
+    if any(spacing_problem(t) for t in [*prompts, subject, target, *sample["answers"]]):
+        return "clean_spacing"
     return None
 
 

@@ -1,5 +1,5 @@
 """English wording rules for rendered prompts and answers: the definite article some labels need,
-the preposition a date takes by its precision, and which aliases are junk.
+the preposition a date takes by its precision, spacing, and which aliases are junk or ambiguous.
 
 Each rule is small, closed and tested on real Wikidata labels (tests/test_trust_wording.py).
 """
@@ -7,7 +7,9 @@ Each rule is small, closed and tested on real Wikidata labels (tests/test_trust_
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import lru_cache
+from pathlib import Path
 
 # -- the definite article ------------------------------------------------------------------------
 
@@ -65,6 +67,11 @@ def with_article(text: str, subject: str) -> str:
     return pattern.sub(fix, text)
 
 
+def the(label: str) -> str:
+    """The label as it reads mid-sentence: "the People's Republic of China", "Canada"."""
+    return f"the {label}" if needs_article(label) else label
+
+
 def missing_article(text: str, subject: str) -> bool:
     """Whether ``text`` has the subject bare where it needs "the" (the audit's check)."""
     return needs_article(subject) and with_article(text, subject) != text
@@ -112,25 +119,77 @@ def fit_preposition(prompt: str, rendered_date: str) -> str:
     return _TRAILING_PREPOSITION.sub(" " + wanted, prompt)
 
 
+# -- names and spacing ---------------------------------------------------------------------------
+
+_SPACES = re.compile(r"\s+")
+
+
+def clean_name(text: str) -> str:
+    """A label or alias as it may be inserted: Wikidata holds some with trailing or doubled spaces
+    ("Baby, Come to Me "), which would leave "Baby, Come to Me  was produced by" behind."""
+    return _SPACES.sub(" ", text).strip()
+
+
+def spacing_problem(text: str) -> str | None:
+    """Why a rendered string is badly spaced ("double space", "edge space"), or None."""
+    if "  " in text:
+        return "double space"
+    if text != text.strip():
+        return "edge space"
+    return None
+
+
 # -- aliases -------------------------------------------------------------------------------------
 
 _LETTER_OR_DIGIT = re.compile(r"[^\W_]")
 _DIGIT_RUN = re.compile(r"\d{5,}")
+# ISO-style language and country codes Wikidata keeps as aliases ("can", "pol", "slo"): lower-case
+# and at most three letters. Upper-case abbreviations ("UK", "USA", "PRC") are names and stay.
+_LOWER_CODE = re.compile(r"^[a-z]{1,3}$")
+BLOCKLIST = Path(__file__).with_name("data") / "blocked_aliases.txt"
+
+
+@lru_cache(maxsize=1)
+def blocked_aliases() -> frozenset[str]:
+    """The maintained block list of offensive aliases (casefolded; see the file's header)."""
+    lines = BLOCKLIST.read_text(encoding="utf-8").splitlines()
+    return frozenset(line.strip().casefold() for line in lines if line.strip() and not line.startswith("#"))
+
+
+def alias_problem(alias: str, label: str | None) -> str | None:
+    """Why an alias must never count as an answer, as the manifest counts it, or None:
+    ``blocked_aliases`` (on the block list of offensive aliases), ``code_aliases`` (a lower-case
+    code of three letters or fewer), ``junk_aliases`` (two characters or fewer, no letter or digit
+    at all, or identifier-like: a run of five or more digits, as in '00033982178 IPI'). The label
+    itself is never junk."""
+    text = alias.strip()
+    if text == (label or "").strip():
+        return None
+    if text.casefold() in blocked_aliases():
+        return "blocked_aliases"
+    if _LOWER_CODE.match(text):
+        return "code_aliases"
+    if len(text) <= 2 or not _LETTER_OR_DIGIT.search(text) or _DIGIT_RUN.search(text):
+        return "junk_aliases"
+    return None
 
 
 def junk_alias(alias: str, label: str | None) -> bool:
-    """An alias that must never count as an answer: two characters or fewer (unless it is the
-    label itself), no letter or digit at all (emoji, punctuation), or identifier-like (a run of
-    five or more digits, as in '00033982178 IPI' or a catalogue number)."""
-    text = alias.strip()
-    if text == (label or "").strip():
-        return False
-    if len(text) <= 2:
-        return True
-    if not _LETTER_OR_DIGIT.search(text):
-        return True
-    return bool(_DIGIT_RUN.search(text))
+    return alias_problem(alias, label) is not None
 
 
 def good_aliases(aliases: list[str], label: str | None) -> list[str]:
     return [a for a in aliases if not junk_alias(a, label)]
+
+
+def shared_names(names: Iterable[tuple[str, str]]) -> frozenset[str]:
+    """Names (casefolded) that belong to more than one entity, from ``(entity id, name)`` pairs of
+    every label and alias the build knows: such an alias ("Washington" for George Washington, also
+    a state and a city) does not name its entity unambiguously."""
+    owners: dict[str, str] = {}
+    shared: set[str] = set()
+    for qid, name in names:
+        key = name.casefold()
+        if owners.setdefault(key, qid) != qid:
+            shared.add(key)
+    return frozenset(shared)

@@ -50,6 +50,13 @@ QUALIFIERS = {
     "truthy_facts": {"start": "start_time", "pointInTime": "point_in_time", "published": "publication_date"},
     "statement_history": {"start": "start_time", "end": "end_time"},
 }
+# Queries whose rows carry a statement value, rendered as a SPARQL store renders it (``_value``),
+# and the other columns each keeps.
+VALUED_QUERIES = {
+    "facts_on_relations": ("item", "property", "itemLabel", "valueLabel"),
+    "objects_of_relation": ("property", "uses", "label"),
+    "entity_traits": ("item", "property"),
+}
 # Questions about history and page views: the dump is one state, so another source answers them.
 DELEGATED_QUERIES = frozenset({"modified_items"})
 
@@ -146,7 +153,7 @@ class DumpSource:
             return self._statements(query, params)
         if query == "labels":
             return self._labels(params)
-        if query in ("facts_on_relations", "objects_of_relation"):
+        if query in VALUED_QUERIES:
             return self._valued(query, params)
         return [_strings(r) for r in self._rows(query, **params)]
 
@@ -180,10 +187,8 @@ class DumpSource:
             value = _value(r)
             if value is None:
                 continue
-            if query == "objects_of_relation":
-                row = {"property": r["property"], "object": value, "uses": r["uses"], "label": r["label"]}
-            else:
-                row = {k: r[k] for k in ("item", "property", "itemLabel", "valueLabel")} | {"value": value}
+            row = {k: r[k] for k in VALUED_QUERIES[query]}
+            row["object" if query == "objects_of_relation" else "value"] = value
             out.append(_strings(row))
         return out
 
