@@ -135,7 +135,7 @@ def _case(
     return {"id": f"{subject}/{relation}", "subject": label, "subject_id": subject, "relation_id": relation,
             "prompt": prompt, "rephrase_prompts": [], "target_new": new, "target_true": true,
             "answers": [true], "edit_kind": "counterfactual", "prefix": [], "locality": [],
-            "portability": [], "relation_label": load_relations()[relation].label, "split": split}  # fmt: skip
+            "portability": [], "relation_label": load_relations()[relation].label, "split": split, "snapshot": "2022-01-01"}  # fmt: skip
 
 
 def test_locality_draws_no_edited_and_no_tied_pair() -> None:
