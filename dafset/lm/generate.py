@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -23,10 +23,13 @@ from dafset.hashing import stable_hash
 from dafset.lm.batching import bos_to_prepend, pad_batch
 from dafset.lm.filters import (
     FILTERS,
+    Guard,
     PrefixBounds,
     check,
     clean,
+    generated_part,
     pair_apart,
+    pass_shares,
     sentiment_score,
     wrong_polarity,
 )
@@ -47,12 +50,16 @@ MIN_ROOM = 16  # new tokens a prompt must leave for a prefix worth keeping
 
 @dataclass(frozen=True)
 class PrefixRequest:
-    """One case that wants a prefix. ``avoid``: the edit target, the true object and aliases."""
+    """One case that wants a prefix. ``avoid``: the edit target, the true object and aliases;
+    ``grounding``: what the request template is told about the subject (``dafset.lm.grounding``);
+    ``guard``: what else the prefix must not say."""
 
     key: str  # the case's stable id; seeds derive from it
     subject: str
     relation_label: str
     avoid: tuple[str, ...] = ()
+    grounding: Mapping[str, Any] = field(default_factory=dict)
+    guard: Guard | None = None
 
 
 @dataclass
@@ -68,11 +75,23 @@ class PrefixStats:
     not_apart: int = 0  # sentiment cases whose two scores were closer than PAIR_MARGIN
 
     def as_dict(self) -> dict[str, Any]:
+        shares = {
+            kind: pass_shares(
+                self.generated[kind],
+                {k.split("/", 1)[1]: n for k, n in self.dropped.items() if k.startswith(f"{kind}/")},
+                ("prompt_too_long", *FILTERS, *(["wrong_polarity"] if kind == "sentiment" else [])),
+            )
+            for kind in self.generated
+        }
         return {
             "requested": dict(self.requested),
             "generated": dict(self.generated),
             "kept": dict(self.kept),
             "dropped": dict(sorted(self.dropped.items())),
+            # per kind, filter -> share of the candidates reaching it that pass it
+            "pass_share": shares,
+            # candidates whose generated words alone (not the fixed opening) have their polarity
+            "sentiment_pass_rate": shares.get("sentiment", {}).get("wrong_polarity"),
             "given_up": dict(self.given_up),
             "unpaired": self.unpaired,
             "not_apart": self.not_apart,
@@ -87,6 +106,11 @@ class _Job:
     prompt: str
     lead: str  # the prompt's last line: the start of the passage, kept in the prefix
     request: PrefixRequest
+
+    @property
+    def generated_from(self) -> int:
+        """Where the model's own words begin in a cleaned text (``clean`` joins whitespace)."""
+        return len(" ".join(self.lead.split()))
 
 
 def job_seed(seed: int, key: str, kind: str, polarity: str, attempt: int) -> int:
@@ -133,14 +157,22 @@ class PrefixGenerator:
         jobs = [self._job(r, "context", "neutral", self.context_template) for r in _unique(requests)]
         self.stats.requested["context"] += len(jobs)
         texts = self._run(jobs)
-        out: dict[str, list[dict[str, str]]] = {}
+        out: dict[str, list[dict[str, Any]]] = {}
         for job in jobs:
             text = texts.get((job.key, job.polarity))
             if text is None:
                 self.stats.given_up["context"] += 1
                 continue
             self.stats.kept["context"] += 1
-            out[job.key] = [{"text": text, "kind": "context", "polarity": "neutral", "score": None}]
+            out[job.key] = [
+                {
+                    "text": text,
+                    "kind": "context",
+                    "polarity": "neutral",
+                    "score": None,
+                    "generated_from": job.generated_from,
+                }
+            ]
         return out
 
     def sentiment(self, requests: Iterable[PrefixRequest]) -> dict[str, list[dict[str, Any]]]:
@@ -154,19 +186,26 @@ class PrefixGenerator:
         ]
         self.stats.requested["sentiment"] += len(requests)
         texts = self._run(jobs)
+        starts = {(j.key, j.polarity): j.generated_from for j in jobs}
         out: dict[str, list[dict[str, Any]]] = {}
         for r in requests:
             pair = [texts.get((r.key, p)) for p in POLARITIES]
+            froms = [starts[(r.key, p)] for p in POLARITIES]
             if all(t is not None for t in pair):
-                scores = [sentiment_score(t) for t in pair if t is not None]
+                # the model's words alone: the fixed opening would score the same whatever it wrote
+                scores = [
+                    sentiment_score(generated_part(t, f))
+                    for t, f in zip(pair, froms, strict=True)
+                    if t is not None
+                ]
                 if not pair_apart(*scores):
                     self.stats.not_apart += 1
                     self.stats.given_up["sentiment"] += 1
                     continue
                 self.stats.kept["sentiment"] += 1
                 out[r.key] = [
-                    {"text": t, "kind": "sentiment", "polarity": p, "score": score}
-                    for t, p, score in zip(pair, POLARITIES, scores, strict=True)
+                    {"text": t, "kind": "sentiment", "polarity": p, "score": score, "generated_from": f}
+                    for t, p, score, f in zip(pair, POLARITIES, scores, froms, strict=True)
                 ]
             else:
                 self.stats.given_up["sentiment"] += 1
@@ -239,7 +278,9 @@ class PrefixGenerator:
         return sorted(fitting, key=lambda j: lengths[id(j)])
 
     def _job(self, r: PrefixRequest, kind: str, label: str, template: str, **extra: str) -> _Job:
-        prompt = render(template, subject=r.subject, relation_label=r.relation_label, **extra)
+        prompt = render(
+            template, subject=r.subject, relation_label=r.relation_label, **{**r.grounding, **extra}
+        )
         lead = prompt.rsplit("\n", 1)[-1]
         return _Job(r.key, kind, label, prompt, lead, r)
 
@@ -256,11 +297,15 @@ class PrefixGenerator:
             for job, continuation in zip(pending, continuations, strict=True):
                 self.stats.generated[job.kind] += 1
                 text = clean(job.lead, continuation)
-                failed = check(text, job.lead, job.request.subject, job.request.avoid, self.bounds)
+                failed = check(
+                    text, job.lead, job.request.subject, job.request.avoid, self.bounds, job.request.guard
+                )
                 if (
                     failed is None
                     and job.kind == "sentiment"
-                    and wrong_polarity(sentiment_score(text), job.polarity)
+                    and wrong_polarity(
+                        sentiment_score(generated_part(text, job.generated_from)), job.polarity
+                    )
                 ):
                     failed = "wrong_polarity"
                 if failed is None:
