@@ -33,6 +33,7 @@ from dafset.lm.filters import (
     sentiment_score,
     wrong_polarity,
 )
+from dafset.lm.grounding import NO_GROUNDING, lighter
 from dafset.lm.sampling import RowSeededSampler, SamplingParams
 from dafset.lm.score import max_length
 from dafset.templating import render
@@ -264,11 +265,7 @@ class PrefixGenerator:
         subject name is dropped and counted, not allowed to fail the batch, and batches of
         similar lengths give every row its full room."""
         limit = max_length(self.model)
-        lengths = {
-            id(j): len(self.tokenizer(j.prompt, add_special_tokens=True, verbose=False)["input_ids"])
-            + (self._bos is not None)
-            for j in jobs
-        }
+        lengths = {id(j): self._length(j.prompt) for j in jobs}
         fitting = []
         for job in jobs:
             if limit is not None and limit - lengths[id(job)] < MIN_ROOM:
@@ -278,11 +275,22 @@ class PrefixGenerator:
         return sorted(fitting, key=lambda j: lengths[id(j)])
 
     def _job(self, r: PrefixRequest, kind: str, label: str, template: str, **extra: str) -> _Job:
-        prompt = render(
-            template, subject=r.subject, relation_label=r.relation_label, **{**r.grounding, **extra}
-        )
+        """The request rendered with as much of its grounding as leaves room to write (a model
+        with few positions, like the toy's 128, gets fewer facts; ``_fitting`` drops the rest)."""
+        limit = max_length(self.model)
+        for grounding in lighter({**NO_GROUNDING, **r.grounding}):
+            prompt = render(
+                template, subject=r.subject, relation_label=r.relation_label, **grounding, **extra
+            )
+            if limit is None or limit - self._length(prompt) >= MIN_ROOM:
+                break
         lead = prompt.rsplit("\n", 1)[-1]
         return _Job(r.key, kind, label, prompt, lead, r)
+
+    def _length(self, prompt: str) -> int:
+        return len(self.tokenizer(prompt, add_special_tokens=True, verbose=False)["input_ids"]) + (
+            self._bos is not None
+        )
 
     def _run(self, jobs: Sequence[_Job]) -> dict[tuple[str, str], str]:
         """Generate, clean and filter with retries; (key, polarity) -> kept text."""

@@ -14,7 +14,7 @@ seeds what the filters reject.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,8 @@ from dafset.relations import RelationSet
 
 MAX_FACTS = 4  # facts in a request: enough to anchor the subject, few enough for a small model
 CLASS_RELATION = "P31"  # instance of: the subject's class label, where the source carries it
+# the request templates' grounding variables when a request brings none
+NO_GROUNDING: dict[str, Any] = {"kind": None, "description": None, "facts": []}
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,20 @@ class Grounder:
         return Grounding(self.kind(subject_id), description, tuple(sentences))
 
 
+def lighter(variables: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    """The grounding, then ever smaller ones: facts dropped from the last, then the description,
+    then the kind, down to none (for models whose positions a long request would fill)."""
+    current = dict(variables)
+    yield current
+    for n in range(len(current["facts"]) - 1, -1, -1):
+        current = {**current, "facts": current["facts"][:n]}
+        yield current
+    for name in ("description", "kind"):
+        if current[name]:
+            current = {**current, name: None}
+            yield current
+
+
 def _names(fact: Mapping[str, Any], role: str) -> set[str]:
     label = fact.get(f"{role}_label") or (fact.get("object_value") if role == "object" else None)
     return {n for n in [label, *(fact.get(f"{role}_aliases") or [])] if n}
@@ -126,4 +142,4 @@ def _first(values: Iterable[str | None]) -> str | None:
     return next((v for v in values if v), None)
 
 
-__all__ = ["Grounder", "Grounding"]
+__all__ = ["NO_GROUNDING", "Grounder", "Grounding", "lighter"]

@@ -13,331 +13,82 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-# kind -> (the word the request template names it by, the words a text may call it)
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# kind -> (how the request template names it, with its article; the words a text may call it)
 KINDS: dict[str, tuple[str, frozenset[str]]] = {
     "person": (
-        "person",
-        frozenset(
-            [
-                "person",
-                "man",
-                "woman",
-                "boy",
-                "girl",
-                "child",
-                "poet",
-                "writer",
-                "author",
-                "novelist",
-                "playwright",
-                "screenwriter",
-                "journalist",
-                "actor",
-                "actress",
-                "singer",
-                "songwriter",
-                "musician",
-                "composer",
-                "pianist",
-                "guitarist",
-                "drummer",
-                "violinist",
-                "rapper",
-                "dancer",
-                "comedian",
-                "painter",
-                "artist",
-                "sculptor",
-                "photographer",
-                "illustrator",
-                "cartoonist",
-                "designer",
-                "architect",
-                "politician",
-                "statesman",
-                "diplomat",
-                "judge",
-                "lawyer",
-                "activist",
-                "footballer",
-                "player",
-                "athlete",
-                "cyclist",
-                "swimmer",
-                "boxer",
-                "wrestler",
-                "coach",
-                "scientist",
-                "physicist",
-                "chemist",
-                "biologist",
-                "mathematician",
-                "economist",
-                "historian",
-                "philosopher",
-                "engineer",
-                "inventor",
-                "explorer",
-                "teacher",
-                "professor",
-                "physician",
-                "doctor",
-                "surgeon",
-                "priest",
-                "bishop",
-                "monk",
-                "nun",
-                "saint",
-                "pope",
-                "king",
-                "queen",
-                "prince",
-                "princess",
-                "emperor",
-                "empress",
-                "duke",
-                "duchess",
-                "lord",
-                "knight",
-                "soldier",
-                "general",
-                "officer",
-                "pilot",
-                "astronaut",
-                "businessman",
-                "businesswoman",
-                "entrepreneur",
-                "producer",
-                "director",
-                "model",
-                "chef",
-            ]
+        "a person",
+        _words(
+            """person man woman boy girl child poet writer author novelist playwright screenwriter
+            journalist actor actress singer songwriter musician composer pianist guitarist drummer
+            violinist rapper dancer comedian painter artist sculptor photographer illustrator
+            cartoonist designer architect politician statesman diplomat judge lawyer activist
+            footballer player athlete cyclist swimmer boxer wrestler coach scientist physicist
+            chemist biologist mathematician economist historian philosopher engineer inventor
+            explorer teacher professor physician doctor surgeon priest bishop monk nun saint pope
+            king queen prince princess emperor empress duke duchess lord knight soldier general
+            officer pilot astronaut businessman businesswoman entrepreneur producer director
+            model chef"""
         ),
     ),
     "written work": (
-        "written work",
-        frozenset(
-            [
-                "book",
-                "novel",
-                "novella",
-                "story",
-                "poem",
-                "play",
-                "essay",
-                "manga",
-                "comic",
-                "magazine",
-                "newspaper",
-                "work",
-                "publication",
-                "collection",
-                "anthology",
-                "series",
-                "trilogy",
-                "text",
-                "sequel",
-                "adaptation",
-            ]
+        "a written work",
+        _words(
+            """book novel novella story poem play essay manga comic magazine newspaper work
+            publication collection anthology series trilogy text sequel adaptation"""
         ),
     ),
     "film or television work": (
-        "film or television work",
-        frozenset(
-            [
-                "film",
-                "movie",
-                "documentary",
-                "series",
-                "show",
-                "sitcom",
-                "drama",
-                "episode",
-                "programme",
-                "program",
-                "miniseries",
-                "anime",
-                "work",
-                "sequel",
-                "adaptation",
-                "production",
-            ]
+        "a film or television work",
+        _words(
+            """film movie documentary series show sitcom drama episode programme program
+            miniseries anime work sequel adaptation production"""
         ),
     ),
     "musical work": (
-        "musical work",
-        frozenset(
-            [
-                "song",
-                "single",
-                "album",
-                "record",
-                "track",
-                "ep",
-                "composition",
-                "opera",
-                "symphony",
-                "ballad",
-                "soundtrack",
-                "work",
-                "piece",
-            ]
-        ),
+        "a musical work",
+        _words("song single album record track ep composition opera symphony ballad soundtrack work piece"),
     ),
     "software": (
-        "software or video game",
-        frozenset(
-            [
-                "game",
-                "software",
-                "application",
-                "app",
-                "program",
-                "programme",
-                "engine",
-                "system",
-                "title",
-                "sequel",
-                "franchise",
-                "series",
-            ]
-        ),
+        "a piece of software or a video game",
+        _words("game software application app program programme engine system title sequel franchise series"),
     ),
     "product": (
-        "product",
-        frozenset(
-            [
-                "product",
-                "car",
-                "vehicle",
-                "aircraft",
-                "airplane",
-                "plane",
-                "ship",
-                "boat",
-                "phone",
-                "device",
-                "computer",
-                "locomotive",
-                "train",
-                "rifle",
-                "gun",
-                "camera",
-                "console",
-                "model",
-                "engine",
-                "machine",
-            ]
+        "a product",
+        _words(
+            """product car vehicle aircraft airplane plane ship boat phone device computer
+            locomotive train rifle gun camera console model engine machine"""
         ),
     ),
     "place": (
-        "place",
-        frozenset(
-            [
-                "place",
-                "city",
-                "town",
-                "village",
-                "country",
-                "state",
-                "region",
-                "province",
-                "county",
-                "district",
-                "municipality",
-                "island",
-                "river",
-                "lake",
-                "mountain",
-                "land",
-                "kingdom",
-                "capital",
-                "area",
-                "territory",
-                "nation",
-                "republic",
-                "settlement",
-                "neighbourhood",
-                "neighborhood",
-                "suburb",
-                "valley",
-                "commune",
-                "parish",
-                "hamlet",
-                "metropolis",
-                "port",
-                "community",
-            ]
+        "a place",
+        _words(
+            """place city town village country state region province county district municipality
+            island river lake mountain land kingdom capital area territory nation republic
+            settlement neighbourhood neighborhood suburb valley commune parish hamlet metropolis
+            port community"""
         ),
     ),
     "organisation": (
-        "organisation",
-        frozenset(
-            [
-                "organisation",
-                "organization",
-                "company",
-                "band",
-                "group",
-                "team",
-                "club",
-                "party",
-                "university",
-                "school",
-                "college",
-                "firm",
-                "corporation",
-                "label",
-                "society",
-                "association",
-                "institute",
-                "agency",
-                "union",
-                "league",
-                "network",
-                "channel",
-                "broadcaster",
-                "station",
-                "business",
-                "brand",
-                "publisher",
-                "studio",
-                "orchestra",
-                "choir",
-                "duo",
-                "trio",
-            ]
+        "an organisation",
+        _words(
+            """organisation organization company band group team club party university school
+            college firm corporation label society association institute agency union league
+            network channel broadcaster station business brand publisher studio orchestra choir
+            duo trio"""
         ),
     ),
 }
 
 # Relations whose subjects are of one kind. Relations whose subjects are mixed (member of,
 # country, located in, owned by, genre, sport, record label, composer, country of origin) are absent.
+_PERSON = "P19 P20 P27 P26 P22 P3373 P106 P69 P108 P1412 P103 P509 P39 P140 P101 P413 P1303 P569 P570"
 RELATION_KINDS: dict[str, str] = {
-    **dict.fromkeys(
-        [
-            "P19",
-            "P20",
-            "P27",
-            "P26",
-            "P22",
-            "P3373",
-            "P106",
-            "P69",
-            "P108",
-            "P1412",
-            "P103",
-            "P509",
-            "P39",
-            "P140",
-            "P101",
-            "P413",
-            "P1303",
-            "P569",
-            "P570",
-        ],
-        "person",
-    ),
+    **dict.fromkeys(_PERSON.split(), "person"),
     "P50": "written work",
     **dict.fromkeys(["P57", "P58", "P162", "P272", "P449", "P364"], "film or television work"),
     "P175": "musical work",
@@ -356,7 +107,7 @@ def allowed(kind: str) -> frozenset[str]:
 
 
 def kind_name(kind: str | None) -> str | None:
-    """The words the request template uses for the kind ("written work")."""
+    """How the request template names the kind ("a written work")."""
     return KINDS[kind][0] if kind else None
 
 
