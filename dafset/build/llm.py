@@ -12,7 +12,10 @@ from typing import Any
 from dafset.build.robust import locality_answers
 from dafset.config import BuildConfig
 from dafset.hashing import stable_order
+from dafset.ids import chunks, is_item
+from dafset.properties.facts import SPARQL_BATCH, distinct
 from dafset.relations import RelationSet
+from dafset.source import Source
 
 log = logging.getLogger("dafset.build")
 
@@ -116,12 +119,22 @@ def _validation(
     return knowledge_validation(scores, signals, hits, buckets, eligible)
 
 
+def fetch_descriptions(source: Source, items: Iterable[str]) -> dict[str, str]:
+    """English description per item, where Wikidata (or the sample) has one."""
+    out: dict[str, str] = {}
+    for batch in chunks([q for q in distinct(items) if is_item(q)], SPARQL_BATCH):
+        for r in source.select("descriptions", items=batch):
+            out[r["item"]] = r["description"]
+    return out
+
+
 def prefix_writer(
-    cfg: BuildConfig, facts: Iterable[dict[str, Any]], relations: RelationSet
+    cfg: BuildConfig, facts: Iterable[dict[str, Any]], relations: RelationSet, source: Source
 ) -> tuple[PrefixWriter | None, Callable[[], dict[str, Any]]]:
     """A function adding LLM-written prefixes to robust cases (dropping cases whose prefixes fail
-    the filters), and one reporting what it kept and dropped. ``facts`` (every property's) ground
-    the requests: the subject's kind and other facts, and the values the prefix must not state."""
+    the filters), and one reporting what it kept and dropped. ``facts`` (every property's) and the
+    subjects' descriptions (read from ``source``) ground the requests: the subject's kind,
+    description and other facts, and the values the prefix must not state."""
     if cfg.model is None:
         return None, dict
     from dafset.lm.generate import PrefixGenerator, PrefixRequest
@@ -129,7 +142,9 @@ def prefix_writer(
 
     model, tokenizer = _load(cfg.model, cfg.device)
     generator = PrefixGenerator(model, tokenizer, seed=cfg.seed)
-    grounder = Grounder(facts, relations)
+    facts = list(facts)
+    descriptions = fetch_descriptions(source, (f["subject_id"] for f in facts))
+    grounder = Grounder(facts, relations, descriptions)
 
     def request(s: dict[str, Any]) -> PrefixRequest:
         # the edit's targets and truths, and what the locality probes ask (a prefix must not hand
@@ -153,4 +168,8 @@ def prefix_writer(
         made = generator.context(requests) if criterion == "context" else generator.sentiment(requests)
         return [{**s, "prefix": made[s["id"]]} for s in samples if s["id"] in made]
 
-    return write, lambda: {"prefixes": generator.stats.as_dict()}
+    def report() -> dict[str, Any]:
+        grounded = {"subjects_with_description": len(descriptions), **grounder.stats()}
+        return {"prefixes": {**generator.stats.as_dict(), "grounding": grounded}}
+
+    return write, report

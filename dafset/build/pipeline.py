@@ -116,11 +116,11 @@ def assemble_samples(
     """Render every case, with LLM prefixes when a model is set, and its question and portability
     probes (second hops read from the source); the LLM report gains what the prefix writer kept
     and dropped. (The writer holds a model: it is made here, never passed in.)"""
-    writer, writer_report = prefix_writer(cfg, [f for rows in facts.values() for f in rows], relations)
+    source = open_source(cfg)
+    every = [f for rows in facts.values() for f in rows]
+    writer, writer_report = prefix_writer(cfg, every, relations, source)
     samples, report = assemble(cfg, relations, facts, likelihood, writer)
-    samples, report["portability"] = add_probes(
-        open_source(cfg), relations, samples, (f for rows in facts.values() for f in rows), cfg.seed
-    )
+    samples, report["portability"] = add_probes(source, relations, samples, every, cfg.seed)
     return samples, report, {**llm_report, **writer_report()}
 
 

@@ -13,7 +13,7 @@ seeds what the filters reject.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +54,7 @@ class Grounder:
         self.relations = relations
         self.descriptions = dict(descriptions or {})
         self.max_facts = max_facts
+        self.counts: Counter[str] = Counter()
         self.by_subject: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
         self.names: dict[str, set[str]] = defaultdict(set)  # subject id -> label and aliases
         values: dict[str, set[str]] = defaultdict(set)  # relation id -> object names
@@ -75,6 +76,10 @@ class Grounder:
             r.id: values.get(r.id, set()) | (by_class.get(r.object_class, set()) if r.object_class else set())
             for r in relations
         }
+
+    def stats(self) -> dict[str, int]:
+        """How many requests were grounded, and with what (for the manifest)."""
+        return dict(self.counts)
 
     def kind(self, subject_id: str) -> str | None:
         facts = self.by_subject.get(subject_id, [])
@@ -116,7 +121,12 @@ class Grounder:
             if len(sentences) >= self.max_facts:
                 break
         description = self.descriptions.get(subject_id) or _first(f.get("subject_description") for f in facts)
-        return Grounding(self.kind(subject_id), description, tuple(sentences))
+        grounding = Grounding(self.kind(subject_id), description, tuple(sentences))
+        self.counts["requests"] += 1
+        self.counts["with_kind"] += grounding.kind is not None
+        self.counts["with_description"] += grounding.description is not None
+        self.counts["with_facts"] += bool(grounding.facts)
+        return grounding
 
 
 def lighter(variables: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
