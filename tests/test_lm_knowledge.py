@@ -123,7 +123,7 @@ def test_a_fact_the_model_was_trained_on_ranks_above_one_it_was_not() -> None:
         buckets(likelihood_mass(scores)),
         eligible={q for q in scores if q not in known},
     )
-    assert report["spearman"]["trained"] > 0.8
+    assert report["spearman"]["trained"] > 0.6  # rank correlation with a 0/1 signal: AUC 0.85 gives ~0.6
     assert report["fact_accuracy"]["rest"] == 1.0
     assert report["bucket_shares"]["tail"] >= 0.5  # every unseen entity holds no mass
 

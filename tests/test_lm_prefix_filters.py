@@ -80,6 +80,13 @@ def test_repetition_is_rejected_but_naming_the_subject_twice_is_not() -> None:
     assert check(text, "Ada", "Ada", (), BOUNDS, Guard()) == "repetitive"
 
 
+def test_a_fragment_is_no_prefix() -> None:
+    # a toy-model build kept "La Dame de Monsoreau was" before its prompt "... was authored by"
+    text = "La Dame de Monsoreau was written long ago and"
+    assert check(text, "La Dame de Monsoreau", "La Dame de Monsoreau", (), BOUNDS, Guard()) == "unfinished"
+    assert check(text + " read.", "La Dame de Monsoreau", "La Dame de Monsoreau", (), BOUNDS, Guard()) is None
+
+
 def test_pass_shares_count_only_the_candidates_reaching_each_filter() -> None:
     shares = pass_shares(10, {"too_short": 2, "no_subject": 4}, ("too_short", "no_subject", "repetitive"))
     assert shares == {"too_short": 0.8, "no_subject": 0.5, "repetitive": 1.0}

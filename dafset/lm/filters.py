@@ -22,6 +22,7 @@ from typing import Any
 from dafset.lm.kinds import kind_words_near
 
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
+_FINISHED = re.compile(r"[.!?][\"')\]]*$")
 
 # In order: the first check a text fails is the one counted.
 FILTERS = (
@@ -33,6 +34,7 @@ FILTERS = (
     "states_relation_value",
     "wrong_kind",
     "repetitive",
+    "unfinished",
 )
 REPEATED_NGRAM = 4  # words; a prefix in which some 4 words occur twice in a row is repeating itself
 _YEAR = re.compile(r"(?<!\d)(1\d{3}|20\d{2})(?!\d)|\b\d{1,2}(st|nd|rd|th)? century\b", re.IGNORECASE)
@@ -111,6 +113,8 @@ def check(
         return "wrong_kind"
     if repetitive(text, subject):
         return "repetitive"
+    if not _FINISHED.search(text):
+        return "unfinished"  # "La Dame de Monsoreau was": a fragment would run into the prompt
     return None
 
 
