@@ -183,6 +183,10 @@ def test_grounding_gives_other_facts_and_never_a_value_of_the_edited_relation() 
     assert "France" in grounder.guard("Q4", "P27").values
     no_country = grounder.ground("Q1", "The Stranger", "P50", avoid=("France",))
     assert not any("France" in fact for fact in no_country.facts)
+    described = Grounder(FACTS, load_relations(), {"Q1": "1942 novel by Albert Camus"})
+    assert described.ground("Q1", "The Stranger", "P495", ()).description == "1942 novel by Albert Camus"
+    assert described.ground("Q1", "The Stranger", "P50", ()).description is None  # it names the author
+    assert described.stats()["with_description"] == 1
 
 
 @pytest.mark.parametrize("template", ["lm/context_request.j2", "lm/sentiment_request.j2"])

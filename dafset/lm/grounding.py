@@ -13,6 +13,7 @@ seeds what the filters reject.
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -121,6 +122,8 @@ class Grounder:
             if len(sentences) >= self.max_facts:
                 break
         description = self.descriptions.get(subject_id) or _first(f.get("subject_description") for f in facts)
+        if description and any(_names_in(description, banned)):
+            description = None  # "1942 novel by Albert Camus" would seed the author it must not name
         grounding = Grounding(self.kind(subject_id), description, tuple(sentences))
         self.counts["requests"] += 1
         self.counts["with_kind"] += grounding.kind is not None
@@ -146,6 +149,11 @@ def lighter(variables: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
 def _names(fact: Mapping[str, Any], role: str) -> set[str]:
     label = fact.get(f"{role}_label") or (fact.get("object_value") if role == "object" else None)
     return {n for n in [label, *(fact.get(f"{role}_aliases") or [])] if n}
+
+
+def _names_in(text: str, names: set[str]) -> Iterator[str]:
+    lowered = text.casefold()
+    return (n for n in names if n and re.search(rf"(?<!\w){re.escape(n)}(?!\w)", lowered))
 
 
 def _first(values: Iterable[str | None]) -> str | None:
