@@ -39,14 +39,15 @@ KINDS: dict[str, tuple[str, frozenset[str]]] = {
         "a written work",
         _words(
             """book novel novella story poem play essay manga comic magazine newspaper work
-            publication collection anthology series trilogy text sequel adaptation"""
+            publication collection anthology series trilogy text sequel adaptation drama tragedy
+            comedy"""
         ),
     ),
     "film or television work": (
         "a film or television work",
         _words(
             """film movie documentary series show sitcom drama episode programme program
-            miniseries anime work sequel adaptation production"""
+            miniseries anime work sequel adaptation production comedy thriller"""
         ),
     ),
     "musical work": (
