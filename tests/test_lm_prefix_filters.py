@@ -64,6 +64,20 @@ def test_the_wrong_kind_of_thing_is_rejected() -> None:
     assert check(text, "The Stranger", "The Stranger", (), BOUNDS, Guard(kind=novel)) == "wrong_kind"
 
 
+def test_a_thing_spoken_of_as_he_or_she_is_the_wrong_kind() -> None:
+    # from a real-model build: Sofia the city, "widely admired for her kindness"
+    assert wrong_kind("Sofia is widely admired for her kindness and generosity.", "Sofia", "city")
+    assert wrong_kind("Warsaw is an old place. She was loved by all.", "Warsaw", "city")
+    assert not wrong_kind("Sofia is widely admired for her kindness.", "Sofia", "person")
+    assert not wrong_kind(
+        "Jaws is a film about a man and his fear of sharks.", "Jaws", "film or television work"
+    )
+    assert wrong_kind("Warsaw is a country.", "Warsaw", "city")  # a city is no country
+    assert wrong_kind(
+        "La Dame de Monsoreau was a French literary critic.", "La Dame de Monsoreau", "written work"
+    )
+
+
 def test_kinds_come_from_class_description_or_relations() -> None:
     assert kind_of(["P50", "P136"]) == "written work"  # only a written work has an author
     assert kind_of(["P19", "P106"]) == "person"
@@ -71,6 +85,8 @@ def test_kinds_come_from_class_description_or_relations() -> None:
     assert kind_of(["P19", "P50"]) is None  # disagreeing relations say nothing
     assert kind_of(["P19"], description="river in France") == "place"
     assert kind_of(["P19"], class_label="novel") == "written work"
+    assert kind_of(["P1376", "P6", "P1082"]) == "city"  # capital of: a city, more than "a place"
+    assert kind_of(["P36", "P6"]) == "country"
 
 
 def test_repetition_is_rejected_but_naming_the_subject_twice_is_not() -> None:

@@ -153,8 +153,10 @@ def wrong_kind(text: str, subject: str, kind: str | None) -> bool:
     a comma, or just before its name ("the poet X"). Unknown kind: nothing to check against."""
     if kind is None:
         return False
-    from dafset.lm.kinds import allowed
+    from dafset.lm.kinds import allowed, called_a_person
 
+    if kind != "person" and called_a_person(text, subject):
+        return True
     return any(word not in allowed(kind) for word in kind_words_near(text, subject))
 
 

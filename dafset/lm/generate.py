@@ -80,7 +80,7 @@ class PrefixStats:
             kind: pass_shares(
                 self.generated[kind],
                 {k.split("/", 1)[1]: n for k, n in self.dropped.items() if k.startswith(f"{kind}/")},
-                ("prompt_too_long", *FILTERS, *(["wrong_polarity"] if kind == "sentiment" else [])),
+                (*FILTERS, *(["wrong_polarity"] if kind == "sentiment" else [])),  # of generated ones
             )
             for kind in self.generated
         }

@@ -32,7 +32,9 @@ KINDS: dict[str, tuple[str, frozenset[str]]] = {
             explorer teacher professor physician doctor surgeon priest bishop monk nun saint pope
             king queen prince princess emperor empress duke duchess lord knight soldier general
             officer pilot astronaut businessman businesswoman entrepreneur producer director
-            model chef"""
+            model chef critic scholar leader campaigner candidate president minister senator
+            governor mayor monarch ruler warrior hero character sailor fighter skier golfer
+            runner jumper scientist researcher campaigner"""
         ),
     ),
     "written work": (
@@ -74,6 +76,20 @@ KINDS: dict[str, tuple[str, frozenset[str]]] = {
             port community"""
         ),
     ),
+    # two kinds of place the relations tell apart: what has a capital, and what is one
+    "country": (
+        "a country",
+        _words(
+            "place country state region province territory nation republic kingdom land monarchy federation"
+        ),
+    ),
+    "city": (
+        "a city",
+        _words(
+            """place city town village capital municipality commune settlement metropolis port
+            community suburb hamlet"""
+        ),
+    ),
     "organisation": (
         "an organisation",
         _words(
@@ -95,8 +111,13 @@ RELATION_KINDS: dict[str, str] = {
     "P175": "musical work",
     "P178": "software",
     "P176": "product",
-    **dict.fromkeys(["P36", "P1376", "P1082", "P6", "P37", "P190"], "place"),
+    **dict.fromkeys(["P36", "P37"], "country"),  # a capital, official languages
+    **dict.fromkeys(["P1376", "P190"], "city"),  # capital of, twinned with
+    **dict.fromkeys(["P1082", "P6"], "place"),  # population, head of government: either
 }
+# a kind and the more general kind it refines: "city" and "place" together mean a city
+PARENT = {"country": "place", "city": "place"}
+PERSON_PRONOUNS = re.compile(r"^(?:his|her)\b|(?:^|[.!?]\s+)(?:he|she)\b", re.IGNORECASE)
 
 _VOCABULARY = {word: kind for kind, (_, words) in KINDS.items() for word in words}
 _ARTICLE = r"(?:a|an|the|one of the|another)"
@@ -145,7 +166,20 @@ def kind_of(
         if kind:
             return kind
     kinds = {RELATION_KINDS[r] for r in relations if r in RELATION_KINDS}
+    kinds -= {PARENT[k] for k in kinds if k in PARENT}
     return kinds.pop() if len(kinds) == 1 else None
+
+
+def called_a_person(text: str, subject: str) -> bool:
+    """Does the text speak of the subject as he or she: "his"/"her" right after its opening line
+    ("Sofia is widely admired for her kindness", about a city) or a sentence opening with "He"/
+    "She"? Read only for subjects that are no person."""
+    for match in re.finditer(rf"(?<!\w){re.escape(subject)}(?!\w)", text):
+        rest = text[match.end() :]
+        opening = re.match(r"\s+(?:is|was)\s+(?:widely admired|often criticised)\s+for\s+", rest)
+        if opening and PERSON_PRONOUNS.match(rest[opening.end() :]):
+            return True
+    return any(PERSON_PRONOUNS.match(sentence) for sentence in re.split(r"(?<=[.!?])\s+", text)[1:])
 
 
 def kind_words_near(text: str, subject: str) -> list[str]:
