@@ -210,6 +210,7 @@ def main() -> None:
     new, old, hits, scorer = criteria(model, tokenizer, facts)
     ids = sorted(new)
     sig = signals(facts, ids, tokenizer, popular)
+    sig["knows_fact"] = {q: sum(hits[q]) / len(hits[q]) for q in ids if hits.get(q)}
     table = spearman_table({"knowledge_pmi (new)": new, "label_logprob_sum (old)": old}, sig)
     print(f"validation pool: {len(long_tail)} long-tail + {len(popular)} popular subjects; scored {len(new)}")
     for name, row in table.items():
