@@ -38,7 +38,18 @@ sys.path.insert(0, str(REPO))
 
 DEFAULT_MODEL = Path("/work/models/smollm2-135m")
 POPQA = REPO / "tests" / "data" / "facts" / "longtailqa_DisambPopQA.csv"
-SMALL = ["--recent", "40", "--popular", "40", "--long-tail", "90", "--robust", "60", "--long-tail-pool", "450"]
+SMALL = [
+    "--recent",
+    "40",
+    "--popular",
+    "40",
+    "--long-tail",
+    "90",
+    "--robust",
+    "60",
+    "--long-tail-pool",
+    "450",
+]
 
 
 def parse() -> argparse.Namespace:
@@ -139,7 +150,9 @@ def spearman_table(scores: dict[str, dict[str, float]], sig: dict[str, dict[str,
     return table
 
 
-def generation_rate(model: Any, tokenizer: Any, facts: list[dict[str, Any]], n: int = 16) -> tuple[float, float]:
+def generation_rate(
+    model: Any, tokenizer: Any, facts: list[dict[str, Any]], n: int = 16
+) -> tuple[float, float]:
     """Generated tokens/s and mean attended context, on grounded context requests for n subjects."""
     from dafset.lm.generate import CONTEXT_TEMPLATE, PrefixGenerator, PrefixRequest
     from dafset.lm.grounding import Grounder
@@ -223,7 +236,9 @@ def main() -> None:
     stats = scorer.stats
     context = stats.model_tokens / max(1, stats.sequences) / 2
     likelihood_mfu = mfu(stats.model_tokens_per_s, model_flops_per_token(model, context), peak)
-    print(f"likelihood: {stats.model_tokens_per_s:.0f} model tokens/s (padding eff {stats.padding_efficiency:.2f})")
+    print(
+        f"likelihood: {stats.model_tokens_per_s:.0f} model tokens/s (padding eff {stats.padding_efficiency:.2f})"
+    )
     gen_rate, gen_context = generation_rate(model, tokenizer, facts)
     generation_mfu = mfu(gen_rate, model_flops_per_token(model, gen_context), peak)
     print(f"generation: {gen_rate:.1f} generated tokens/s at ~{gen_context:.0f} tokens of context")
@@ -232,7 +247,9 @@ def main() -> None:
     print("build manifest validation:", json.dumps(validation))
     print("build prefixes:", json.dumps((manifest.get("llm") or {}).get("prefixes", {})))
     reads = write_reads(snapshot, out / "prefix_reads.md", args.reads)
-    print(f"prefixes to read: {out / 'prefix_reads.md'} ({', '.join(f'{k} {len(v)}' for k, v in reads.items())})")
+    print(
+        f"prefixes to read: {out / 'prefix_reads.md'} ({', '.join(f'{k} {len(v)}' for k, v in reads.items())})"
+    )
     new_row = table["knowledge_pmi (new)"]
     signals_of_popularity = ("sitelinks", "pageviews", "popqa_s_pop", "frequency", "degree")
     popularity = [new_row[k] for k in signals_of_popularity if new_row.get(k) is not None]
