@@ -86,15 +86,17 @@ FACT_SCHEMA = pa.schema(
 # -- Sample -------------------------------------------------------------------------------------
 
 LOCALITY_TYPE = pa.struct([pa.field("prompt", _STR), pa.field("answers", _STR_LIST), pa.field("kind", _STR)])
-# ``score``: the sentiment prefix's VADER compound score in [-1, 1] (null for length/context). It
-# lives on the prefix, not the row, because a sentiment case carries two prefixes (one per polarity),
-# each with its own score.
+# ``score``: the sentiment prefix's VADER compound score in [-1, 1] (null for length/context) of
+# ``text[generated_from:]``, the words the model wrote after the fixed opening its request gave it
+# (null ``generated_from``: the whole text is fixed, a length prefix). It lives on the prefix, not
+# the row, because a sentiment case carries two prefixes (one per polarity), each with its own score.
 PREFIX_TYPE = pa.struct(
     [
         pa.field("text", _STR),
         pa.field("kind", _STR),
         pa.field("polarity", _STR),
         pa.field("score", pa.float64()),
+        pa.field("generated_from", pa.int32()),
     ]
 )
 # A ripple-effect probe of the edit (RippleEdits): the answers hold *after* the edit.

@@ -50,13 +50,19 @@ def test_long_tail_has_the_likelihood_criterion(built: Path) -> None:
         assert r["evidence"]["likelihood"] <= threshold  # the low part of the distribution
         assert r["evidence"]["tail_bucket"] in ("head", "torso", "tail")
     assert manifest["skipped_criteria"] == []
+    validation = manifest["llm"]["likelihood"]["validation"]  # the criterion's figures for this model
+    assert set(validation["spearman"]) >= {"label_tokens", "frequency", "degree", "knows_fact"}
+    assert sum(validation["bucket_shares"].values()) == pytest.approx(1.0)
+    assert 0 <= validation["fact_accuracy"]["all"] <= 1
     assert manifest["llm"]["model_is_toy"] is True and "TOY" in manifest["llm"]["model_note"].upper()
 
 
 def test_robust_has_context_and_paired_sentiment_prefixes(built: Path) -> None:
     robust = rows(built, "robust")
     kinds = {r["criterion"] for r in robust}
-    assert kinds == {"length", "context", "sentiment"}
+    # The toy learnt only fact sentences: judged on its own words, not the fixed opening (issue 18
+    # item 7), it seldom writes a polarity, so a toy build may publish no sentiment case at all.
+    assert {"length", "context"} <= kinds <= {"length", "context", "sentiment"}
     for r in robust:
         assert broken_rule(r) is None
         for prefix in r["prefix"]:
@@ -92,14 +98,18 @@ def test_every_sentiment_prefix_is_scored_with_its_polarity(built: Path) -> None
     from dafset.lm.filters import PAIR_MARGIN, sentiment_score
 
     pairs = [r["prefix"] for r in rows(built, "robust") if r["criterion"] == "sentiment"]
-    assert pairs
-    for prefix in pairs:
+    for prefix in pairs:  # maybe none with the toy (see above); the rules hold for every one kept
         score = {p["polarity"]: p["score"] for p in prefix}
         assert score["positive"] > 0 > score["negative"]
         assert score["positive"] - score["negative"] >= PAIR_MARGIN
-        for p in prefix:  # the stored score is the scorer's score of the stored text
-            assert p["score"] == pytest.approx(sentiment_score(p["text"]))
+        for p in prefix:  # the stored score is the scorer's score of the words the model wrote
+            opening = p["text"][: p["generated_from"]]
+            assert opening.endswith(("is widely admired for", "is often criticised for"))
+            assert p["score"] == pytest.approx(sentiment_score(p["text"][p["generated_from"] :].strip()))
     manifest = json.loads((built / "manifest.json").read_text())
     prefixes = manifest["llm"]["prefixes"]
-    assert prefixes["kept"]["sentiment"] >= len(pairs)
+    assert prefixes["generated"]["sentiment"] > 0  # the criterion ran and was judged
+    assert 0 <= prefixes["sentiment_pass_rate"] <= 1
+    assert set(prefixes["pass_share"]["context"]) >= {"states_relation_value", "wrong_kind", "repetitive"}
+    assert prefixes["kept"].get("sentiment", 0) >= len(pairs)
     assert "not_apart" in prefixes  # drops by the pair margin are counted, even when zero

@@ -148,6 +148,7 @@ def _calls(sample: SampleSource) -> list[tuple[str, dict[str, Any]]]:
         ("portability_hops", {"items": items, "properties": ["P17", "P36", "P27", "P19", "P26"]}),
         ("labels", {"items": items}),
         ("entity_traits", {"items": items}),
+        ("descriptions", {"items": items}),
         ("entity_meta", {"items": items}),
         ("frequency", {"items": items}),
         ("in_degree", {"items": items}),

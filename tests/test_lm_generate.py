@@ -121,12 +121,14 @@ def test_sentiment_keeps_both_polarities_or_none() -> None:
     assert one_sided.calls == 3  # the positive text was kept at once; only the negative retried
 
 
-def test_sentiment_with_the_toy_model_is_paired() -> None:
+def test_sentiment_with_the_toy_model_is_paired_or_given_up() -> None:
+    # The toy learnt only fact sentences: judged on its own words (not the fixed opening), it
+    # rarely writes a polarity, and then the case is given up rather than kept unpaired.
     gen = generator(seed=4, max_attempts=4)
     out = gen.sentiment(REQUESTS)
-    assert out, "the toy should manage at least one sentiment pair"
     for records in out.values():
         assert sorted(r["polarity"] for r in records) == ["negative", "positive"]
+    assert gen.stats.generated["sentiment"] > 0
     assert gen.stats.kept["sentiment"] == len(out)
     assert gen.stats.kept["sentiment"] + gen.stats.given_up["sentiment"] == len(REQUESTS)
 

@@ -5,19 +5,23 @@ say which criteria were skipped."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import cache
 from typing import Any
 
 from dafset.build.robust import locality_answers
 from dafset.config import BuildConfig
 from dafset.hashing import stable_order
+from dafset.ids import chunks, is_item
+from dafset.properties.facts import SPARQL_BATCH, distinct
+from dafset.relations import RelationSet
+from dafset.source import Source
 
 log = logging.getLogger("dafset.build")
 
 LLM_CRITERIA = ("long_tail/likelihood", "robust/context", "robust/sentiment")
-# Sentences per entity for the likelihood: the neutral template lines plus this many statements.
-STATEMENTS_PER_ENTITY = 1
+# True facts per entity the likelihood criterion reads (long-tail entities mostly have one or two)
+FACTS_PER_ENTITY = 3
 
 PrefixWriter = Callable[[list[dict[str, Any]], str], list[dict[str, Any]]]
 
@@ -45,11 +49,13 @@ def _model_report(cfg: BuildConfig) -> dict[str, Any]:
 def likelihood_scores(
     cfg: BuildConfig, facts: list[dict[str, Any]]
 ) -> tuple[dict[str, float] | None, dict[str, Any]]:
-    """Per-token log-probability of each long-tail candidate subject in sentences about it."""
+    """What the model knows about each long-tail candidate subject: the mean pointwise mutual
+    information of its true facts' objects with it (``dafset.lm.knowledge``, docs/likelihood.md),
+    and the validation figures of that score on the scored pool."""
     if cfg.model is None:
         log.warning("no --model given: skipped criteria %s", ", ".join(LLM_CRITERIA))
         return None, {"model": None, "skipped_criteria": list(LLM_CRITERIA)}
-    from dafset.lm.entities import entity_texts, score_entities, summed
+    from dafset.lm.knowledge import fact_probes, first_token_hits, score_knowledge
     from dafset.lm.score import LikelihoodScorer
 
     model, tokenizer = _load(cfg.model, cfg.device)
@@ -59,54 +65,111 @@ def likelihood_scores(
         stable_order(sorted({f["subject_id"] for f in facts}), "likelihood", cfg.seed)[: cfg.likelihood_pool]
     )
     chosen = [f for f in facts if f["subject_id"] in subjects]
-    texts = entity_texts(chosen, role="subject", max_statements=STATEMENTS_PER_ENTITY)
-    # the log-probability of the entity (summed over its tokens): per-token means reward rare names
-    # split into easy pieces, and on the toy they do not follow how often an entity was seen
-    scores = summed(score_entities(scorer, texts))
+    probes = fact_probes(chosen, max_facts=FACTS_PER_ENTITY)
+    knowledge = score_knowledge(scorer, probes)
+    scores = {q: k.pmi for q, k in knowledge.items()}
+    hits: dict[str, list[bool]] = {}
+    for probe, hit in zip(probes, first_token_hits(model, tokenizer, probes), strict=True):
+        hits.setdefault(probe.entity_id, []).append(hit)
     report = {
         **_model_report(cfg),
-        "likelihood": {"entities": len(texts), "scored": len(scores), **scorer.stats.as_dict()},
+        "likelihood": {
+            "criterion": "mean pmi (nats) of the subject's true objects: log p(o | prompt(subject)) "
+            "- log p(o | prompt(X)); see docs/likelihood.md",
+            "entities": len(subjects),
+            "facts": len(probes),
+            "scored": len(scores),
+            **scorer.stats.as_dict(),
+            "validation": _validation(cfg, chosen, scores, hits, tokenizer),
+        },
         "skipped_criteria": [],
     }
     log.info("likelihood: %d entities at %.0f tokens/s", len(scores), scorer.stats.tokens_per_s)
     return scores, report
 
 
-def prefix_writer(cfg: BuildConfig) -> tuple[PrefixWriter | None, Callable[[], dict[str, Any]]]:
+def _validation(
+    cfg: BuildConfig,
+    facts: list[dict[str, Any]],
+    scores: dict[str, float],
+    hits: dict[str, list[bool]],
+    tokenizer: Any,
+) -> dict[str, Any]:
+    """Spearman of the score with label length and the pool's popularity signals, agreement with
+    what the model knows, and the buckets and long-tail cut the build will use."""
+    from dafset.lm.validation import knowledge_validation
+    from dafset.properties import long_tail as lt
+
+    first = {f["subject_id"]: f for f in reversed(facts)}
+    labels = {q: first[q].get("subject_label") or "" for q in scores}
+    signals = {
+        "label_tokens": {
+            q: len(tokenizer(t, add_special_tokens=False)["input_ids"]) for q, t in labels.items()
+        },
+        "frequency": {q: float(first[q].get("frequency") or 0) for q in scores},
+        "degree": {
+            q: float((first[q].get("in_degree") or 0) + (first[q].get("out_degree") or 0)) for q in scores
+        },
+        "sitelinks": {
+            q: float(first[q]["sitelinks"]) for q in scores if first[q].get("sitelinks") is not None
+        },
+    }
+    eligible = lt.eligible(scores, cfg.long_tail_quantile, salt=f"likelihood/{cfg.seed}")
+    buckets = lt.buckets(lt.likelihood_mass(scores))
+    return knowledge_validation(scores, signals, hits, buckets, eligible)
+
+
+def fetch_descriptions(source: Source, items: Iterable[str]) -> dict[str, str]:
+    """English description per item, where Wikidata (or the sample) has one."""
+    out: dict[str, str] = {}
+    for batch in chunks([q for q in distinct(items) if is_item(q)], SPARQL_BATCH):
+        for r in source.select("descriptions", items=batch):
+            out[r["item"]] = r["description"]
+    return out
+
+
+def prefix_writer(
+    cfg: BuildConfig, facts: Iterable[dict[str, Any]], relations: RelationSet, source: Source
+) -> tuple[PrefixWriter | None, Callable[[], dict[str, Any]]]:
     """A function adding LLM-written prefixes to robust cases (dropping cases whose prefixes fail
-    the filters), and one reporting what it kept and dropped."""
+    the filters), and one reporting what it kept and dropped. ``facts`` (every property's) and the
+    subjects' descriptions (read from ``source``) ground the requests: the subject's kind,
+    description and other facts, and the values the prefix must not state."""
     if cfg.model is None:
         return None, dict
     from dafset.lm.generate import PrefixGenerator, PrefixRequest
+    from dafset.lm.grounding import Grounder
 
     model, tokenizer = _load(cfg.model, cfg.device)
     generator = PrefixGenerator(model, tokenizer, seed=cfg.seed)
+    facts = list(facts)
+    descriptions = fetch_descriptions(source, (f["subject_id"] for f in facts))
+    grounder = Grounder(facts, relations, descriptions)
+
+    def request(s: dict[str, Any]) -> PrefixRequest:
+        # the edit's targets and truths, and what the locality probes ask (a prefix must not hand
+        # a probe its answer). ``avoid`` is a plain substring test, so very short locality answers
+        # ("US") stay out of it; the word-bounded variant rule catches them.
+        candidates = [s["target_new"], s["target_true"] or "", *s["answers"]]
+        candidates += [a for a in locality_answers(s) if len(a) >= 4]
+        avoid = tuple(a for a in dict.fromkeys(candidates) if a)
+        grounding = grounder.ground(s["subject_id"], s["subject"], s["relation_id"], avoid)
+        return PrefixRequest(
+            key=s["id"],
+            subject=s["subject"],
+            relation_label=s["relation_label"],
+            avoid=avoid,
+            grounding=grounding.variables(),
+            guard=grounder.guard(s["subject_id"], s["relation_id"]),
+        )
 
     def write(samples: list[dict[str, Any]], criterion: str) -> list[dict[str, Any]]:
-        requests = [
-            PrefixRequest(
-                key=s["id"],
-                subject=s["subject"],
-                relation_label=s["relation_label"],
-                # the edit's targets and truths, and what the locality probes ask (a prefix must
-                # not hand a probe its answer). ``avoid`` is a plain substring test, so very short
-                # locality answers ("US") stay out of it; the word-bounded variant rule catches them.
-                avoid=tuple(
-                    a
-                    for a in dict.fromkeys(
-                        [
-                            s["target_new"],
-                            s["target_true"] or "",
-                            *s["answers"],
-                            *(a for a in locality_answers(s) if len(a) >= 4),
-                        ]
-                    )
-                    if a
-                ),
-            )
-            for s in samples
-        ]
+        requests = [request(s) for s in samples]
         made = generator.context(requests) if criterion == "context" else generator.sentiment(requests)
         return [{**s, "prefix": made[s["id"]]} for s in samples if s["id"] in made]
 
-    return write, lambda: {"prefixes": generator.stats.as_dict()}
+    def report() -> dict[str, Any]:
+        grounded = {"subjects_with_description": len(descriptions), **grounder.stats()}
+        return {"prefixes": {**generator.stats.as_dict(), "grounding": grounded}}
+
+    return write, report

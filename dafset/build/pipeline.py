@@ -121,12 +121,11 @@ def assemble_samples(
     probes (second hops read from the source), and the wording rule checked on every rendered
     string (``dafset.build.rendered``); the LLM report gains what the prefix writer kept and
     dropped. (The writer holds a model: it is made here, never passed in.)"""
-    writer, writer_report = prefix_writer(cfg)
-    samples, report = assemble(cfg, relations, facts, likelihood, writer)
+    source = open_source(cfg)
     every = [f for rows in facts.values() for f in rows]
-    samples, report["portability"] = add_probes(
-        open_source(cfg), relations, samples, every, cfg.seed, split_of(cfg)
-    )
+    writer, writer_report = prefix_writer(cfg, every, relations, source)
+    samples, report = assemble(cfg, relations, facts, likelihood, writer)
+    samples, report["portability"] = add_probes(source, relations, samples, every, cfg.seed, split_of(cfg))
     # the rules of one split's edit sequence, on the finished rows: zero, or no build
     report["sequence_rules"] = violations(samples, split_of(cfg), relations)
     check_zero(report["sequence_rules"])

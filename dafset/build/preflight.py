@@ -95,12 +95,11 @@ def template_probes(relations: RelationSet, with_model: bool) -> Iterator[tuple[
     if with_model:
         first = relation_list[0]
         yield "lm/likelihood.j2", {"entity": PROBE_SUBJECT}
-        yield "lm/context_request.j2", {"subject": PROBE_SUBJECT, "relation_label": first.label}
+        grounding = {"kind": "a person", "description": "a probe", "facts": [f"{PROBE_SUBJECT} exists."]}
+        request = {"subject": PROBE_SUBJECT, "relation_label": first.label, **grounding}
+        yield "lm/context_request.j2", request
         for polarity in ("positive", "negative"):
-            yield (
-                "lm/sentiment_request.j2",
-                {"subject": PROBE_SUBJECT, "relation_label": first.label, "polarity": polarity},
-            )
+            yield "lm/sentiment_request.j2", {**request, "polarity": polarity}
 
 
 def _case_probes(relation: Relation, others: list[Relation]) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -1,4 +1,8 @@
-"""Per-entity likelihood for the long-tail ``likelihood`` criterion (low likelihood = long tail).
+"""Per-entity log-probability of the entity's label in sentences about it.
+
+This was the long-tail ``likelihood`` criterion until issue 19; it measured mostly how many tokens
+a name has (docs/likelihood.md), and the criterion is now ``dafset.lm.knowledge``. It stays as the
+scoring bench's workload and as the baseline ``bench/real_llm.py`` prints beside the new score.
 
 An entity's sentences are the neutral lines of ``templates/lm/likelihood.j2`` plus statements of
 its own facts (relation ``statement`` templates); the entity's score averages its span scores over

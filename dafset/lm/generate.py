@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -23,13 +23,17 @@ from dafset.hashing import stable_hash
 from dafset.lm.batching import bos_to_prepend, pad_batch
 from dafset.lm.filters import (
     FILTERS,
+    Guard,
     PrefixBounds,
     check,
     clean,
+    generated_part,
     pair_apart,
+    pass_shares,
     sentiment_score,
     wrong_polarity,
 )
+from dafset.lm.grounding import NO_GROUNDING, lighter
 from dafset.lm.sampling import RowSeededSampler, SamplingParams
 from dafset.lm.score import max_length
 from dafset.templating import render
@@ -47,12 +51,16 @@ MIN_ROOM = 16  # new tokens a prompt must leave for a prefix worth keeping
 
 @dataclass(frozen=True)
 class PrefixRequest:
-    """One case that wants a prefix. ``avoid``: the edit target, the true object and aliases."""
+    """One case that wants a prefix. ``avoid``: the edit target, the true object and aliases;
+    ``grounding``: what the request template is told about the subject (``dafset.lm.grounding``);
+    ``guard``: what else the prefix must not say."""
 
     key: str  # the case's stable id; seeds derive from it
     subject: str
     relation_label: str
     avoid: tuple[str, ...] = ()
+    grounding: Mapping[str, Any] = field(default_factory=dict)
+    guard: Guard | None = None
 
 
 @dataclass
@@ -68,11 +76,23 @@ class PrefixStats:
     not_apart: int = 0  # sentiment cases whose two scores were closer than PAIR_MARGIN
 
     def as_dict(self) -> dict[str, Any]:
+        shares = {
+            kind: pass_shares(
+                self.generated[kind],
+                {k.split("/", 1)[1]: n for k, n in self.dropped.items() if k.startswith(f"{kind}/")},
+                (*FILTERS, *(["wrong_polarity"] if kind == "sentiment" else [])),  # of generated ones
+            )
+            for kind in self.generated
+        }
         return {
             "requested": dict(self.requested),
             "generated": dict(self.generated),
             "kept": dict(self.kept),
             "dropped": dict(sorted(self.dropped.items())),
+            # per kind, filter -> share of the candidates reaching it that pass it
+            "pass_share": shares,
+            # candidates whose generated words alone (not the fixed opening) have their polarity
+            "sentiment_pass_rate": shares.get("sentiment", {}).get("wrong_polarity"),
             "given_up": dict(self.given_up),
             "unpaired": self.unpaired,
             "not_apart": self.not_apart,
@@ -87,6 +107,11 @@ class _Job:
     prompt: str
     lead: str  # the prompt's last line: the start of the passage, kept in the prefix
     request: PrefixRequest
+
+    @property
+    def generated_from(self) -> int:
+        """Where the model's own words begin in a cleaned text (``clean`` joins whitespace)."""
+        return len(" ".join(self.lead.split()))
 
 
 def job_seed(seed: int, key: str, kind: str, polarity: str, attempt: int) -> int:
@@ -133,14 +158,22 @@ class PrefixGenerator:
         jobs = [self._job(r, "context", "neutral", self.context_template) for r in _unique(requests)]
         self.stats.requested["context"] += len(jobs)
         texts = self._run(jobs)
-        out: dict[str, list[dict[str, str]]] = {}
+        out: dict[str, list[dict[str, Any]]] = {}
         for job in jobs:
             text = texts.get((job.key, job.polarity))
             if text is None:
                 self.stats.given_up["context"] += 1
                 continue
             self.stats.kept["context"] += 1
-            out[job.key] = [{"text": text, "kind": "context", "polarity": "neutral", "score": None}]
+            out[job.key] = [
+                {
+                    "text": text,
+                    "kind": "context",
+                    "polarity": "neutral",
+                    "score": None,
+                    "generated_from": job.generated_from,
+                }
+            ]
         return out
 
     def sentiment(self, requests: Iterable[PrefixRequest]) -> dict[str, list[dict[str, Any]]]:
@@ -154,19 +187,26 @@ class PrefixGenerator:
         ]
         self.stats.requested["sentiment"] += len(requests)
         texts = self._run(jobs)
+        starts = {(j.key, j.polarity): j.generated_from for j in jobs}
         out: dict[str, list[dict[str, Any]]] = {}
         for r in requests:
             pair = [texts.get((r.key, p)) for p in POLARITIES]
+            froms = [starts[(r.key, p)] for p in POLARITIES]
             if all(t is not None for t in pair):
-                scores = [sentiment_score(t) for t in pair if t is not None]
+                # the model's words alone: the fixed opening would score the same whatever it wrote
+                scores = [
+                    sentiment_score(generated_part(t, f))
+                    for t, f in zip(pair, froms, strict=True)
+                    if t is not None
+                ]
                 if not pair_apart(*scores):
                     self.stats.not_apart += 1
                     self.stats.given_up["sentiment"] += 1
                     continue
                 self.stats.kept["sentiment"] += 1
                 out[r.key] = [
-                    {"text": t, "kind": "sentiment", "polarity": p, "score": score}
-                    for t, p, score in zip(pair, POLARITIES, scores, strict=True)
+                    {"text": t, "kind": "sentiment", "polarity": p, "score": score, "generated_from": f}
+                    for t, p, score, f in zip(pair, POLARITIES, scores, froms, strict=True)
                 ]
             else:
                 self.stats.given_up["sentiment"] += 1
@@ -225,11 +265,7 @@ class PrefixGenerator:
         subject name is dropped and counted, not allowed to fail the batch, and batches of
         similar lengths give every row its full room."""
         limit = max_length(self.model)
-        lengths = {
-            id(j): len(self.tokenizer(j.prompt, add_special_tokens=True, verbose=False)["input_ids"])
-            + (self._bos is not None)
-            for j in jobs
-        }
+        lengths = {id(j): self._length(j.prompt) for j in jobs}
         fitting = []
         for job in jobs:
             if limit is not None and limit - lengths[id(job)] < MIN_ROOM:
@@ -239,9 +275,22 @@ class PrefixGenerator:
         return sorted(fitting, key=lambda j: lengths[id(j)])
 
     def _job(self, r: PrefixRequest, kind: str, label: str, template: str, **extra: str) -> _Job:
-        prompt = render(template, subject=r.subject, relation_label=r.relation_label, **extra)
+        """The request rendered with as much of its grounding as leaves room to write (a model
+        with few positions, like the toy's 128, gets fewer facts; ``_fitting`` drops the rest)."""
+        limit = max_length(self.model)
+        for grounding in lighter({**NO_GROUNDING, **r.grounding}):
+            prompt = render(
+                template, subject=r.subject, relation_label=r.relation_label, **grounding, **extra
+            )
+            if limit is None or limit - self._length(prompt) >= MIN_ROOM:
+                break
         lead = prompt.rsplit("\n", 1)[-1]
         return _Job(r.key, kind, label, prompt, lead, r)
+
+    def _length(self, prompt: str) -> int:
+        return len(self.tokenizer(prompt, add_special_tokens=True, verbose=False)["input_ids"]) + (
+            self._bos is not None
+        )
 
     def _run(self, jobs: Sequence[_Job]) -> dict[tuple[str, str], str]:
         """Generate, clean and filter with retries; (key, polarity) -> kept text."""
@@ -256,11 +305,15 @@ class PrefixGenerator:
             for job, continuation in zip(pending, continuations, strict=True):
                 self.stats.generated[job.kind] += 1
                 text = clean(job.lead, continuation)
-                failed = check(text, job.lead, job.request.subject, job.request.avoid, self.bounds)
+                failed = check(
+                    text, job.lead, job.request.subject, job.request.avoid, self.bounds, job.request.guard
+                )
                 if (
                     failed is None
                     and job.kind == "sentiment"
-                    and wrong_polarity(sentiment_score(text), job.polarity)
+                    and wrong_polarity(
+                        sentiment_score(generated_part(text, job.generated_from)), job.polarity
+                    )
                 ):
                     failed = "wrong_polarity"
                 if failed is None:
