@@ -89,7 +89,9 @@ def _confirm(
         for sid, pid in sorted(after.items()):
             if sid in before or pid not in relations or (named is not None and pid != named):
                 continue
-            out.append(StatementAddition(change.title, pid, sid, change.revid, change.timestamp))
+            out.append(
+                StatementAddition(change.title, pid, sid, change.revid, change.timestamp, change.derived)
+            )
     return out
 
 
