@@ -24,6 +24,7 @@ from dafset.config import BuildConfig
 from dafset.hashing import stable_hash
 from dafset.ids import chunks
 from dafset.properties.facts import SPARQL_BATCH, fetch_truthy_facts
+from dafset.properties.popularity import Guard
 from dafset.source import Source
 
 GLOBAL_KEY = "_long_tail_global"  # per fact: {criterion: {eligible, bucket, threshold}} (not published)
@@ -47,7 +48,8 @@ def harvest_long_tail(
     source: Source, cfg: BuildConfig, relations: Sequence[str]
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The candidate pool's facts with frequency and degree evidence attached."""
-    pool = candidate_pool(source, cfg, relations)
+    guard = Guard(source, cfg.snapshot)
+    pool = candidate_pool(source, cfg, relations, guard)
     frequency = _counts(source, "frequency", "frequency", pool)
     in_degree = _counts(source, "in_degree", "inDegree", pool)
     out_degree = _counts(source, "out_degree", "outDegree", pool)
@@ -59,22 +61,40 @@ def harvest_long_tail(
             frequency=frequency.get(q, 0),
             in_degree=in_degree.get(q, 0),
             out_degree=out_degree.get(q, 0),
+            pageviews=guard.signals[q].monthly_views if q in guard.signals else None,
             derived=[],
         )
-    report: dict[str, Any] = {"pool": len(pool), "facts": len(rows)}
+    report: dict[str, Any] = {"pool": len(pool), "facts": len(rows), "popularity_guard": guard.report()}
     if isinstance(source, GlobalLongTail):
         report["pool_sampling"] = "uniform: the smallest stable_hash(pool/<seed>, id) of all items"
         report["global"] = attach_global_cuts(source, cfg, relations, rows)
     return rows, report
 
 
-def candidate_pool(source: Source, cfg: BuildConfig, relations: Sequence[str]) -> list[str]:
-    """A uniform sample of the items having the relations: by stable hash over all of them where
-    the source holds global statistics (the dump), else random items filtered by the relations."""
+def candidate_pool(
+    source: Source, cfg: BuildConfig, relations: Sequence[str], keep: Guard | None = None
+) -> list[str]:
+    """A uniform sample of the items having the relations (and, with ``keep``, known to be rare):
+    by stable hash over all of them where the source holds global statistics (the dump), else
+    random items filtered by the relations."""
     size = cfg.long_tail_pool or POOL_PER_SAMPLE * cfg.sizes.long_tail
     if isinstance(source, GlobalLongTail):
-        return source.long_tail_pool(list(relations), size, salt=f"pool/{cfg.seed}")
-    return random_pool(source, relations, size)
+        return _hashed_pool(source, relations, size, f"pool/{cfg.seed}", keep)
+    return random_pool(source, relations, size, keep)
+
+
+def _hashed_pool(
+    source: GlobalLongTail, relations: Sequence[str], size: int, salt: str, keep: Guard | None
+) -> list[str]:
+    """The ``size`` kept items of smallest hash: draw 4x more until enough are kept (a larger draw
+    is a superset of a smaller one, so the sample stays uniform among the kept items)."""
+    ask = size
+    while True:
+        drawn = source.long_tail_pool(list(relations), ask, salt=salt)
+        kept = keep(drawn) if keep is not None else drawn
+        if len(kept) >= size or len(drawn) < ask:
+            return sorted(sorted(kept, key=lambda q: stable_hash(salt, q))[:size])
+        ask *= 4
 
 
 def attach_global_cuts(
@@ -176,7 +196,9 @@ POOL_PER_SAMPLE = 5  # pool items per long-tail sample wanted: a uniform pool ne
 POOL_DRAW = 500  # random items asked for at a time (one list=random request on the live path)
 
 
-def random_pool(source: Source, relations: Sequence[str], size: int) -> list[str]:
+def random_pool(
+    source: Source, relations: Sequence[str], size: int, keep: Guard | None = None
+) -> list[str]:
     """``size`` items with a statement on one of the relations, drawn at random from all items
     (``Source.random_items``) — a uniform sample, not the first items by id, and no scan: random
     items are filtered with a VALUES query, 200 at a time."""
@@ -192,7 +214,8 @@ def random_pool(source: Source, relations: Sequence[str], size: int) -> list[str
                 r["item"]
                 for r in source.select("items_with_relations", items=batch, properties=list(relations))
             }
-            pool += [q for q in batch if q in found]
+            having = [q for q in batch if q in found]
+            pool += keep(having) if keep is not None else having
     return pool[:size]
 
 

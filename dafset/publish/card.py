@@ -201,6 +201,9 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def _md_value(value: Any) -> str:
+    if isinstance(value, Mapping) and "snapshot" in value and "sources" in value:  # a data_date block
+        dates = ", ".join(f"{k} {v.get('date')}" for k, v in value["sources"].items())
+        return f"{value['snapshot']} (the data's: {dates}; see Caveats)"
     if isinstance(value, Mapping):
         return ", ".join(f"{k}: {v}" for k, v in value.items()) if len(value) <= 6 else "see manifest.json"
     if isinstance(value, list | tuple):
@@ -212,6 +215,7 @@ _PROVENANCE_KEYS = (
     "source",
     "endpoint",
     "snapshot_date",
+    "data_date",
     "window",
     "dump",
     "model",
@@ -345,7 +349,7 @@ def render_body(inputs: CardInputs) -> str:
     )
     notes = caveats(extra)
     if notes:
-        add("## Caveats (derived data)\n")
+        add("## Caveats (data date, derived data)\n")
         out.extend(f"- {c}" for c in notes)
         add("")
     if inputs.figures:
