@@ -59,7 +59,9 @@ def probe(prompt: str, answers: list[str], kind: str = "unrelated") -> dict[str,
     return {"prompt": prompt, "answers": answers, "kind": kind}
 
 
-def fact(s: str, s_label: str, r: str, o: str | None, o_label: str, value: str | None = None, **kw: Any) -> dict:
+def fact(
+    s: str, s_label: str, r: str, o: str | None, o_label: str, value: str | None = None, **kw: Any
+) -> dict:
     return {
         "subject_id": s,
         "subject_label": s_label,

@@ -221,13 +221,22 @@ def test_a_broken_template_fails_before_any_request_and_keeps_latest(
     out = built.parent
     before = (out / "latest").resolve()
     result = CliRunner().invoke(
-        app, ["build", "--source", "sample", "--out", str(out), "--snapshot", "2026-11-09"]
+        app,
+        [
+            "build",
+            "--source",
+            "sample",
+            "--out",
+            str(out),
+            "--snapshot",
+            (SAMPLE_SNAPSHOT - timedelta(days=14)).isoformat(),
+        ],
     )
     assert result.exit_code == 2
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "prompt.j2" in errors[0]
     assert (out / "latest").resolve() == before
-    assert not (out / "snapshots" / "2026-11-09").exists()
+    assert not (out / "snapshots" / (SAMPLE_SNAPSHOT - timedelta(days=14)).isoformat()).exists()
 
 
 def test_snapshot_date_is_parsed_strictly(tmp_path: Path) -> None:

@@ -138,7 +138,7 @@ def test_every_rule_is_counted_in_the_manifest(built: Path) -> None:
 
 
 def test_audit_script_agrees(built: Path, audit_module: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    assert audit_module.main([str(built)]) == 0
+    assert audit_module.main([str(built), "--json"]) == 0
     figures = json.loads(capsys.readouterr().out)
     assert figures["leaking_probes"] == 0
     assert figures["cases_with_one_probe_share"] == 0

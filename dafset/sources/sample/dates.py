@@ -19,7 +19,9 @@ BEAR_EVIDENCE = (
     "(in office from 2021-12-08) and Japan's is Fumio Kishida (from 2021-10-04); where a subject had "
     "several values, BEAR-big holds one of them, not always the one current then"
 )
-POPQA_EVIDENCE = "Wikidata facts as PopQA (Mallen et al., 2023) captured them; page views (s_pop, o_pop) of October 2021"
+POPQA_EVIDENCE = (
+    "Wikidata facts as PopQA (Mallen et al., 2023) captured them; page views (s_pop, o_pop) of October 2021"
+)
 
 
 def _newest_item(statements: list[Statement], source: str) -> str | None:
@@ -27,14 +29,20 @@ def _newest_item(statements: list[Statement], source: str) -> str | None:
     return max(ids, key=lambda q: int(q[1:]), default=None)
 
 
-def data_date(entities: dict[str, Entity], statements: list[Statement], left_out: list[str]) -> dict[str, Any]:
+def data_date(
+    entities: dict[str, Entity], statements: list[Statement], left_out: list[str]
+) -> dict[str, Any]:
     """The manifest's ``data_date`` block: the snapshot date and, per source, what dates its data."""
     modified = sorted(e.modified for e in entities.values() if e.modified and "modified" not in e.derived)
     return {
         "snapshot": stamp(AS_OF)[:10],
         "meaning": "the sample is Wikidata as of about this day: its truths are that day's, not today's",
         "sources": {
-            "bear": {"date": "2021-12", "evidence": BEAR_EVIDENCE, "newest_item": _newest_item(statements, "bear")},
+            "bear": {
+                "date": "2021-12",
+                "evidence": BEAR_EVIDENCE,
+                "newest_item": _newest_item(statements, "bear"),
+            },
             "popqa": {"date": "2021-10", "evidence": POPQA_EVIDENCE},
             "entity_json": {
                 "date": f"{modified[0][:10]}..{modified[-1][:10]}" if modified else None,
