@@ -12,6 +12,7 @@ from typing import Any
 from dafset.build.robust import locality_answers
 from dafset.config import BuildConfig
 from dafset.hashing import stable_order
+from dafset.properties.long_tail import RARE_KEY
 
 log = logging.getLogger("dafset.build")
 
@@ -52,6 +53,8 @@ def likelihood_scores(
     from dafset.lm.entities import entity_texts, score_entities, summed
     from dafset.lm.score import LikelihoodScorer
 
+    # only candidates a real popularity signal shows rare can be chosen: score those alone
+    facts = [f for f in facts if f.get(RARE_KEY, True)]
     model, tokenizer = _load(cfg.model, cfg.device)
     scorer = LikelihoodScorer(model, tokenizer)
     # a seeded, stable subset of the pool: the criterion's reference distribution, at a bounded cost

@@ -74,6 +74,8 @@ class LocalityPool:
             probe = self.probe(fact, kind)
             if probe is None or self.case_prompts.get(probe["prompt"], set()) - {split}:
                 return False
+            if any(p["prompt"] == probe["prompt"] for p in out):
+                return False  # two subjects of one label (PopQA's homonyms): ask it once
             # no reflexive-looking probe ("Luxembourg is the capital of" -> Luxembourg) and none
             # whose answer the prompt already spells ("The capital of Gmina Brzeszcze is" -> Brzeszcze)
             if fact["subject_label"] in probe["answers"] or contains(probe["prompt"], probe["answers"][0]):

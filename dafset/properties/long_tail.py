@@ -29,6 +29,11 @@ from dafset.source import Source
 
 GLOBAL_KEY = "_long_tail_global"  # per fact: {criterion: {eligible, bucket, threshold}} (not published)
 GLOBAL_CRITERIA = ("frequency", "degree")
+# per fact: whether a real popularity signal shows its subject is rare (``popularity``); facts
+# that are not stay in the pool, so the distributions stay those of the population, but are
+# never chosen (not published)
+RARE_KEY = "_long_tail_rare"
+MAX_DRAW = 4  # the pool grows to at most this many times its size to hold ``size`` rare items
 
 
 @runtime_checkable
@@ -64,6 +69,7 @@ def harvest_long_tail(
             pageviews=guard.signals[q].monthly_views if q in guard.signals else None,
             derived=[],
         )
+        fact[RARE_KEY] = guard.rare(q)
     report: dict[str, Any] = {"pool": len(pool), "facts": len(rows), "popularity_guard": guard.report()}
     if isinstance(source, GlobalLongTail):
         report["pool_sampling"] = "uniform: the smallest stable_hash(pool/<seed>, id) of all items"
@@ -74,9 +80,10 @@ def harvest_long_tail(
 def candidate_pool(
     source: Source, cfg: BuildConfig, relations: Sequence[str], keep: Guard | None = None
 ) -> list[str]:
-    """A uniform sample of the items having the relations (and, with ``keep``, known to be rare):
-    by stable hash over all of them where the source holds global statistics (the dump), else
-    random items filtered by the relations."""
+    """A uniform sample of the items having the relations (with ``keep``, large enough to hold
+    ``size`` items known to be rare, up to MAX_DRAW times ``size``): by stable hash over all of
+    them where the source holds global statistics (the dump), else random items filtered by the
+    relations."""
     size = cfg.long_tail_pool or POOL_PER_SAMPLE * cfg.sizes.long_tail
     if isinstance(source, GlobalLongTail):
         return _hashed_pool(source, relations, size, f"pool/{cfg.seed}", keep)
@@ -86,15 +93,13 @@ def candidate_pool(
 def _hashed_pool(
     source: GlobalLongTail, relations: Sequence[str], size: int, salt: str, keep: Guard | None
 ) -> list[str]:
-    """The ``size`` kept items of smallest hash: draw 4x more until enough are kept (a larger draw
-    is a superset of a smaller one, so the sample stays uniform among the kept items)."""
-    ask = size
-    while True:
-        drawn = source.long_tail_pool(list(relations), ask, salt=salt)
-        kept = keep(drawn) if keep is not None else drawn
-        if len(kept) >= size or len(drawn) < ask:
-            return sorted(sorted(kept, key=lambda q: stable_hash(salt, q))[:size])
-        ask *= 4
+    """The ``size`` items of smallest hash; with ``keep``, up to MAX_DRAW times more until
+    ``size`` of them are kept (a larger draw is a superset of a smaller one: still uniform)."""
+    drawn = source.long_tail_pool(list(relations), size, salt=salt)
+    if keep is not None and len(keep(drawn)) < size and len(drawn) == size:
+        drawn = source.long_tail_pool(list(relations), MAX_DRAW * size, salt=salt)
+        keep(drawn)
+    return drawn
 
 
 def attach_global_cuts(
@@ -196,15 +201,18 @@ POOL_PER_SAMPLE = 5  # pool items per long-tail sample wanted: a uniform pool ne
 POOL_DRAW = 500  # random items asked for at a time (one list=random request on the live path)
 
 
-def random_pool(
-    source: Source, relations: Sequence[str], size: int, keep: Guard | None = None
-) -> list[str]:
+def random_pool(source: Source, relations: Sequence[str], size: int, keep: Guard | None = None) -> list[str]:
     """``size`` items with a statement on one of the relations, drawn at random from all items
     (``Source.random_items``) — a uniform sample, not the first items by id, and no scan: random
     items are filtered with a VALUES query, 200 at a time."""
     pool: list[str] = []
+    rare = 0
     asked = 0
-    while len(pool) < size:
+
+    def enough() -> bool:  # with ``keep``: ``size`` rare items, or MAX_DRAW times ``size`` drawn
+        return len(pool) >= size if keep is None else rare >= size or len(pool) >= MAX_DRAW * size
+
+    while not enough():
         drawn = source.random_items(asked + POOL_DRAW)[asked:]
         if not drawn:
             break  # the source holds no more items
@@ -215,8 +223,11 @@ def random_pool(
                 for r in source.select("items_with_relations", items=batch, properties=list(relations))
             }
             having = [q for q in batch if q in found]
-            pool += keep(having) if keep is not None else having
-    return pool[:size]
+            pool += having
+            rare += len(keep(having)) if keep is not None else 0
+            if enough():
+                break
+    return pool[:size] if keep is None else pool
 
 
 def _counts(source: Source, query: str, var: str, items: list[str]) -> dict[str, int]:

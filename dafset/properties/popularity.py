@@ -86,6 +86,9 @@ class Guard:
         self.signals.update(popularity(self.source, new, self.snapshot))
         return [q for q in items if self.signals.get(q, Popularity()).verdict == "rare"]
 
+    def rare(self, q: str) -> bool:
+        return self.signals.get(q, Popularity()).verdict == "rare"
+
     def report(self) -> dict[str, Any]:
         counts = {"rare": 0, "famous": 0, "unknown": 0}
         for p in self.signals.values():
