@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from dafset.config import BuildConfig
@@ -53,7 +54,8 @@ def harvest_long_tail(
     source: Source, cfg: BuildConfig, relations: Sequence[str]
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The candidate pool's facts with frequency and degree evidence attached."""
-    guard = Guard(source, cfg.snapshot)
+    start, end = cfg.window  # views over the build's window, as popular reads them
+    guard = Guard(source, start.date(), (end - timedelta(days=1)).date())
     pool = candidate_pool(source, cfg, relations, guard)
     frequency = _counts(source, "frequency", "frequency", pool)
     in_degree = _counts(source, "in_degree", "inDegree", pool)
@@ -66,7 +68,7 @@ def harvest_long_tail(
             frequency=frequency.get(q, 0),
             in_degree=in_degree.get(q, 0),
             out_degree=out_degree.get(q, 0),
-            pageviews=guard.signals[q].monthly_views if q in guard.signals else None,
+            pageviews=guard.signals[q].views if q in guard.signals else None,
             derived=[],
         )
         fact[RARE_KEY] = guard.rare(q)
