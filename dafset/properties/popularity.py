@@ -1,5 +1,6 @@
-"""Is an entity known to be rare? The long-tail guard: an entity enters the long-tail pool only
-when a *real* popularity signal says it is not famous.
+"""Is an entity known to be rare? The long-tail guard: an entity is chosen for long_tail only when
+a *real* popularity signal says it is not famous (the pool keeps the others, so the frequency and
+degree distributions stay those of the population).
 
 Signals, real ones only (a source that makes figures up says which: ``derived_fields``,
 ``PageViews.derived``):
@@ -24,8 +25,8 @@ from dafset.ids import chunks, is_item
 from dafset.properties.facts import SPARQL_BATCH
 from dafset.source import Source
 
-# 10x PopQA's long-tail line (s_pop < 100 monthly views); 20 sitelinks puts an item in roughly
-# the top 2% of Wikidata items. Either makes an entity too well known to be long tail.
+# 10x PopQA's long-tail line (s_pop < 100 monthly views); 20 sitelinks: articles in 20 wikis,
+# which few Wikidata items reach. Either makes an entity too well known to be long tail.
 FAMOUS_MONTHLY_VIEWS = 1000
 FAMOUS_SITELINKS = 20
 DAYS_PER_MONTH = 30
