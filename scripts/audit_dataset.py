@@ -563,11 +563,12 @@ def sample_figures(rows: list[dict[str, Any]], manifest: dict[str, Any]) -> dict
     made_up = from_sample or derived_recency
     lt = [r for r in rows if r["property"] == "long_tail"]
     famous = unknown = early = 0
+    days = (manifest.get("window") or {}).get("days") or 30  # evidence.pageviews: over the window
     for r in lt:
         ev, flags = r["evidence"], set(r["evidence"].get("derived") or [])
         links = ev.get("sitelinks") if "sitelinks" not in flags else None
         views = ev.get("pageviews") if "pageviews" not in flags else None
-        famous += (links or 0) >= FAMOUS_SITELINKS or (views or 0) >= FAMOUS_VIEWS
+        famous += (links or 0) >= FAMOUS_SITELINKS or (views or 0) * 30 / days >= FAMOUS_VIEWS
         unknown += links is None and views is None
         early += int(r["subject_id"][1:]) < EARLY_QID
     return {
