@@ -26,7 +26,8 @@ PROPERTY_TEXT = {
     "popular": "triples of the most-viewed Wikipedia entities and a second hop from their tail "
     "entities; counterfactual targets, since models already know these facts",
     "long_tail": "rare entities by frequency (statement count), degree (in + out links) and "
-    "likelihood (an LM's log-probability); every sample carries its head/torso/tail bucket",
+    "likelihood (an LM's log-probability), each one shown rare by a real popularity signal "
+    "(sitelinks, or page views in `evidence.pageviews`); every sample carries its head/torso/tail bucket",
     "robust": "variants of published popular/long_tail cases (`base_id` names the base case; "
     "`criterion` the variant kind) along length, an LM-written context prefix, and "
     "positive/negative sentiment prefixes (each with its VADER score in `prefix.score`)",
