@@ -10,7 +10,10 @@ from typing import Any
 
 from dafset.errors import ConfigError
 
-SAMPLE_SNAPSHOT = date(2026, 11, 23)  # the bundled sample's as-of date (see dafset/sources/sample/data)
+# The bundled sample's as-of date: the date of its data (Wikidata as BEAR-big captured it, about
+# December 2021), see dafset/sources/sample/data/manifest.json "data_date". A sample build may not
+# be dated later: its facts would read as the truth of a day they were never checked against.
+SAMPLE_SNAPSHOT = date(2022, 1, 1)
 WIKIDATA_LAUNCH = date(2012, 10, 29)  # no snapshot or recency window can reach before it
 NO_PREVIOUS = "none"  # --previous none: build without a previous snapshot as recency witness
 
@@ -85,6 +88,11 @@ class BuildConfig:
         if self.snapshot > today():
             raise ConfigError(
                 f"snapshot: {self.snapshot} is after today ({today()}); a snapshot cannot be dated in the future"
+            )
+        if self.source == "sample" and self.snapshot > SAMPLE_SNAPSHOT:
+            raise ConfigError(
+                f"snapshot: {self.snapshot} is after the bundled sample's data date ({SAMPLE_SNAPSHOT}); "
+                "the sample can be built as of that day or an earlier week, not later"
             )
         max_days = (self.snapshot - WIKIDATA_LAUNCH).days
         if not 1 <= self.window_days <= max(1, max_days):

@@ -35,6 +35,7 @@ class RecentChange:
     old_revid: int  # 0 when the edit created the page
     timestamp: datetime  # timezone-aware UTC
     comment: str = ""
+    derived: bool = False  # the edit is made up (the bundled sample's revision log)
 
 
 @dataclass(frozen=True)

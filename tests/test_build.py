@@ -188,9 +188,10 @@ def test_live_code_path_on_stand_ins_gives_the_same_facts(tmp_path: Path, live_s
     assert result.exit_code == 0, result.output
     sample_facts = pq.read_table(tmp_path / "sample" / "latest" / "facts.parquet")
     live_facts = pq.read_table(tmp_path / "live" / "latest" / "facts.parquet")
-    # the derived flags differ by design (the live path cannot know the stand-in's data is derived)
+    # the derived flags differ by design (the live path cannot know the stand-in's data is derived),
+    # and so do made-up sitelink counts: the stand-in leaves them out (unknown), the sample flags them
     key = ["subject_id", "relation_id", "statement_id"]
-    cols = [c for c in sample_facts.column_names if c != "derived"]
+    cols = [c for c in sample_facts.column_names if c not in ("derived", "sitelinks")]
     assert sample_facts.num_rows > 1000
     assert (
         sample_facts.select(cols)
@@ -221,13 +222,22 @@ def test_a_broken_template_fails_before_any_request_and_keeps_latest(
     out = built.parent
     before = (out / "latest").resolve()
     result = CliRunner().invoke(
-        app, ["build", "--source", "sample", "--out", str(out), "--snapshot", "2026-11-09"]
+        app,
+        [
+            "build",
+            "--source",
+            "sample",
+            "--out",
+            str(out),
+            "--snapshot",
+            (SAMPLE_SNAPSHOT - timedelta(days=14)).isoformat(),
+        ],
     )
     assert result.exit_code == 2
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "prompt.j2" in errors[0]
     assert (out / "latest").resolve() == before
-    assert not (out / "snapshots" / "2026-11-09").exists()
+    assert not (out / "snapshots" / (SAMPLE_SNAPSHOT - timedelta(days=14)).isoformat()).exists()
 
 
 def test_snapshot_date_is_parsed_strictly(tmp_path: Path) -> None:

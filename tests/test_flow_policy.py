@@ -28,6 +28,7 @@ from SPARQLWrapper.SPARQLExceptions import EndPointInternalError, QueryBadFormed
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # flows/ is a top-level package of the checkout, not installed
 
+from dafset.config import SAMPLE_SNAPSHOT
 from dafset.errors import ConfigError, SourceError
 from dafset.sources.live.http import TransientError
 from flows import policy, tasks
@@ -237,7 +238,7 @@ def test_model_fingerprint_follows_the_weights(tmp_path: Path) -> None:
 
 def test_snapshot_date_defaults() -> None:
     assert snapshot_date("2026-11-16", "live").isoformat() == "2026-11-16"
-    assert snapshot_date(None, "sample").isoformat() == "2026-11-23"
+    assert snapshot_date(None, "sample") == SAMPLE_SNAPSHOT
     with pytest.raises(ConfigError):
         snapshot_date("16.11.2026", "live")
 

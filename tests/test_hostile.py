@@ -32,7 +32,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dafset.cli import app
-from dafset.config import today
+from dafset.config import SAMPLE_SNAPSHOT, today
 from dafset.publish.place import build_lock
 from dafset.publish.split import split_table
 from dafset.publish.synthetic import synthetic_samples
@@ -40,7 +40,10 @@ from dafset.publish.writer import publish_snapshot
 from dafset.settings import get_settings
 
 REPO = Path(__file__).resolve().parents[1]
-LATEST = "2026-11-16"  # the build root's latest before every hostile run
+# dates around the bundled sample's data date (a sample build may not be dated later)
+NEWEST = SAMPLE_SNAPSHOT.isoformat()
+LATEST = (SAMPLE_SNAPSHOT - timedelta(days=7)).isoformat()  # the build root's latest before every hostile run
+OLDER = (SAMPLE_SNAPSHOT - timedelta(days=14)).isoformat()
 SMALL = ["--recent", "3", "--popular", "3", "--long-tail", "3", "--robust", "3", "--no-figures"]
 EXTRA = {"source": "synthetic", "snapshot_date": LATEST, "seed": 0}
 
@@ -178,12 +181,12 @@ def test_1_model_folder_with_code_or_pickles_is_refused_without_prompting(
 
 
 def test_2_an_older_snapshot_is_published_beside_latest_and_says_so(root: Path) -> None:
-    result = cli("build", "--source", "sample", "--out", str(root), "--snapshot", "2026-11-09", *SMALL)
+    result = cli("build", "--source", "sample", "--out", str(root), "--snapshot", OLDER, *SMALL)
     assert result.returncode == 0, result.stderr
     assert "older than latest" in result.stderr and LATEST in result.stderr
     assert os.readlink(root / "latest") == f"snapshots/{LATEST}"
     assert (root / "LATEST").read_text().strip() == LATEST
-    assert (root / "snapshots" / "2026-11-09" / "manifest.json").is_file()
+    assert (root / "snapshots" / OLDER / "manifest.json").is_file()
 
 
 @pytest.mark.parametrize("day", ["2099-01-01", (today() + timedelta(days=1)).isoformat()])
@@ -211,7 +214,7 @@ def test_2_racing_builds_leave_latest_at_the_newest_published(tmp_path: Path) ->
             text=True,
             env=env,
         )
-        for day in ("2026-11-23", "2026-11-09")  # the newer one starts first, as in the report
+        for day in (NEWEST, OLDER)  # the newer one starts first, as in the report
     }
     published = []
     for day, proc in runs.items():
@@ -322,11 +325,11 @@ def test_4_bad_options_get_one_line(case: str, root: Path, tmp_path: Path) -> No
 def test_4_a_broken_previous_facts_file_is_named_with_the_way_on(root: Path, damage: Any) -> None:
     facts = damage(root)
     before = tree(root)
-    refused(build(root, "--snapshot", "2026-11-23"), str(facts), "--previous none")
+    refused(build(root, "--snapshot", NEWEST), str(facts), "--previous none")
     assert tree(root) == before
     # ... and the way on works: the build goes ahead without a witness
-    assert build(root, "--snapshot", "2026-11-23", "--previous", "none").exit_code == 0
-    assert os.readlink(root / "latest") == "snapshots/2026-11-23"
+    assert build(root, "--snapshot", NEWEST, "--previous", "none").exit_code == 0
+    assert os.readlink(root / "latest") == f"snapshots/{NEWEST}"
 
 
 def test_4_a_non_utf8_template_is_named(root: Path, templates: Path) -> None:

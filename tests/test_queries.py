@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 import string
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
 from pyoxigraph import Quad, RdfFormat, Store
 
+from dafset.config import SAMPLE_SNAPSHOT
 from dafset.settings import get_settings
 from dafset.sources.queries import render_query, shorten
 from dafset.sources.sample import SampleSource
@@ -19,8 +20,8 @@ EXAMPLE_VALUES = {
     "items": ["Q42", "Q30", "Q350"],
     "properties": ["P19", "P69", "P27"],
     "titles": ["Douglas Adams", "Italy"],
-    "start": datetime(2026, 11, 16, tzinfo=UTC),
-    "end": datetime(2026, 11, 23, tzinfo=UTC),
+    "start": datetime.combine(SAMPLE_SNAPSHOT, time(0), tzinfo=UTC) - timedelta(days=7),
+    "end": datetime.combine(SAMPLE_SNAPSHOT, time(0), tzinfo=UTC),
     "limit": 50,
     "offset": 0,
 }

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from pyoxigraph import RdfFormat, Store
 
+from dafset.config import SAMPLE_SNAPSHOT
 from dafset.settings import get_settings
 from dafset.sources.sample import convert, entity_json
 from dafset.sources.sample.derive import (
@@ -75,7 +76,8 @@ def test_rdf_loads_into_pyoxigraph_with_the_manifest_count(built: Path) -> None:
     store.bulk_load(_read(built, convert.RDF_FILE), RdfFormat.N_TRIPLES)
     manifest = _manifest(built)
     assert len(store) == manifest["counts"]["triples"]
-    assert manifest["as_of"] == "2026-11-23T00:00:00Z"
+    assert manifest["as_of"] == f"{SAMPLE_SNAPSHOT.isoformat()}T00:00:00Z"
+    assert manifest["data_date"]["snapshot"] == SAMPLE_SNAPSHOT.isoformat()
     assert manifest["history_days"] == HISTORY_DAYS
     total = sum(f["bytes"] for f in manifest["files"].values())
     assert total < 10_000_000

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
+from dafset.config import SAMPLE_SNAPSHOT
 from dafset.errors import BadIdError
 from dafset.source import Source
 from dafset.sources.sample import SampleSource
 from dafset.sources.sample.derive import is_derived_statement
 
-AS_OF = datetime(2026, 11, 23, tzinfo=UTC)
+AS_OF = datetime.combine(SAMPLE_SNAPSHOT, time(0), tzinfo=UTC)
+DAY = SAMPLE_SNAPSHOT
 WEEK = (AS_OF - timedelta(days=7), AS_OF)
 
 
@@ -32,14 +34,14 @@ def test_it_is_a_source(sample: SampleSource) -> None:
 
 
 def test_top_articles_sorted_and_scaled_to_the_window(sample: SampleSource) -> None:
-    week = sample.top_articles(date(2026, 11, 16), date(2026, 11, 22), limit=25)
+    week = sample.top_articles(DAY - timedelta(days=7), DAY - timedelta(days=1), limit=25)
     assert len(week) == 25
     assert [p.views for p in week] == sorted((p.views for p in week), reverse=True)
-    fortnight = sample.top_articles(date(2026, 11, 9), date(2026, 11, 22), limit=25)
+    fortnight = sample.top_articles(DAY - timedelta(days=14), DAY - timedelta(days=1), limit=25)
     assert [p.title for p in fortnight] == [p.title for p in week]
     assert fortnight[0].views == pytest.approx(2 * week[0].views, rel=0.01)
     assert week[0].title == "United States" and not week[0].derived  # PopQA's real o_pop
-    assert sample.top_articles(date(2026, 11, 22), date(2026, 11, 16), limit=5) == []
+    assert sample.top_articles(DAY - timedelta(days=1), DAY - timedelta(days=7), limit=5) == []
 
 
 def test_items_for_titles_keys_as_given(sample: SampleSource) -> None:
@@ -49,14 +51,14 @@ def test_items_for_titles_keys_as_given(sample: SampleSource) -> None:
 
 
 def test_top_articles_map_to_items(sample: SampleSource) -> None:
-    top = sample.top_articles(date(2026, 11, 16), date(2026, 11, 22), limit=40)
+    top = sample.top_articles(DAY - timedelta(days=7), DAY - timedelta(days=1), limit=40)
     items = sample.items_for_titles([p.title for p in top])
     assert len(items) == len(top)  # every title in the views table is a real sitelink
 
 
 def test_pageviews_real_and_derived(sample: SampleSource) -> None:
     got = sample.pageviews(
-        ["Douglas Adams", "Algeria", "No such page"], date(2026, 11, 1), date(2026, 11, 30)
+        ["Douglas Adams", "Algeria", "No such page"], DAY - timedelta(days=30), DAY - timedelta(days=1)
     )
     assert set(got) == {"Douglas Adams", "Algeria"}
     assert not got["Douglas Adams"].derived and got["Douglas Adams"].views > 10_000  # real, 2018

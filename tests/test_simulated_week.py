@@ -62,7 +62,7 @@ def test_live_build_on_a_simulated_week_finds_only_real_additions(tmp_path: Path
     published = tmp_path / "latest"
     recent = [r for split in datasets.load_dataset(str(published), "recent").values() for r in split]
     assert len(recent) >= 200
-    start, end = BuildConfig(snapshot=SNAPSHOT).window
+    start, end = BuildConfig(source="live", snapshot=SNAPSHOT).window
     for row in recent:  # precision 1 against the simulator's ground truth
         evidence = row["evidence"]
         assert start <= evidence["added_at"] < end
@@ -91,7 +91,7 @@ def test_live_build_on_a_simulated_week_finds_only_real_additions(tmp_path: Path
 
 
 def test_recent_requests_do_not_grow_with_the_week(week_env, recorded_server) -> None:
-    start, end = BuildConfig(snapshot=SNAPSHOT).window
+    start, end = BuildConfig(source="live", snapshot=SNAPSHOT).window
     relations = list(load_relations().ids)
     counts = {}
     for edits in (2_000_000, 8_000_000):

@@ -5,7 +5,7 @@ truth's class that the subject never had, era plausibility and the subject-type 
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from typing import Any
 
 import pytest
@@ -13,12 +13,12 @@ import pytest
 from dafset.build.assemble import Assembly, true_facts
 from dafset.build.enrich import enrich
 from dafset.build.render import FactIndex, counterfactual_target, fits_era, previous_value
-from dafset.config import BuildConfig
+from dafset.config import SAMPLE_SNAPSHOT, BuildConfig
 from dafset.properties.facts import fetch_history, fetch_truthy_facts
 from dafset.relations import RelationSet, load_relations
 from dafset.sources.sample import SampleSource
 
-SNAPSHOT = datetime(2026, 11, 23, tzinfo=UTC)
+SNAPSHOT = datetime.combine(SAMPLE_SNAPSHOT, time(0), tzinfo=UTC)
 
 
 def _subjects(source: SampleSource, relation: str, obj: str, limit: int = 20) -> list[str]:

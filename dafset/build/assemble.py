@@ -295,9 +295,14 @@ def _long_tail(
                 "likelihood": per_subject.get("likelihood", {}).get(f["subject_id"]),
             }
             for f in facts
-            if f["subject_id"] in chosen
+            if f["subject_id"] in chosen and f.get(lt.RARE_KEY, True)
         ]
-        report["criteria"][criterion] = {"reference": ref, "eligible_entities": len(chosen)}
+        rare = {f["subject_id"] for f in facts if f.get(lt.RARE_KEY, True)}
+        report["criteria"][criterion] = {
+            "reference": ref,
+            "eligible_entities": len(chosen),
+            "eligible_not_known_rare": len(chosen - rare),  # never chosen (popularity guard)
+        }
     # Criteria take turns so each is present even when their eligible sets overlap.
     share = run.cfg.sizes.long_tail // max(1, len(pools))
     for criterion, pool in pools.items():

@@ -14,6 +14,7 @@ from dafset.config import BuildConfig
 from dafset.hashing import stable_order
 from dafset.ids import chunks, is_item
 from dafset.properties.facts import SPARQL_BATCH, distinct
+from dafset.properties.long_tail import RARE_KEY
 from dafset.relations import RelationSet
 from dafset.source import Source
 
@@ -58,6 +59,8 @@ def likelihood_scores(
     from dafset.lm.knowledge import fact_probes, first_token_hits, score_knowledge
     from dafset.lm.score import LikelihoodScorer
 
+    # only candidates a real popularity signal shows rare can be chosen: score those alone
+    facts = [f for f in facts if f.get(RARE_KEY, True)]
     model, tokenizer = _load(cfg.model, cfg.device)
     scorer = LikelihoodScorer(model, tokenizer)
     # a seeded, stable subset of the pool: the criterion's reference distribution, at a bounded cost

@@ -77,6 +77,8 @@ class LocalityPool:
             if self.edits.edited_anywhere(text=probe["prompt"]):  # reads as an edited question
                 self.skipped_edited += 1
                 return False
+            if any(p["prompt"] == probe["prompt"] for p in out):
+                return False  # two subjects of one label (PopQA's homonyms): ask it once
             # no reflexive-looking probe ("Luxembourg is the capital of" -> Luxembourg) and none
             # whose answer the prompt already spells ("The capital of Gmina Brzeszcze is" -> Brzeszcze)
             if fact["subject_label"] in probe["answers"] or contains(probe["prompt"], probe["answers"][0]):

@@ -13,6 +13,7 @@ from typing import Any
 import pyarrow as pa
 
 from dafset.build.assemble import assemble, split_of
+from dafset.build.derived_flags import flag_derived
 from dafset.build.enrich import enrich, finish
 from dafset.build.llm import prefix_writer
 from dafset.build.portability import add_probes
@@ -106,6 +107,7 @@ def enrich_all(
         visible = [f for f in rows if f["statement_id"] not in future]
         out[prop], drops[prop] = enrich(source, visible, value_types)
         drops[prop]["added_after_snapshot"] = len(rows) - len(visible)
+        flag_derived(source, out[prop])  # made-up sitelink counts named in evidence.derived
     finish(source, out, drops)
     return out, drops
 

@@ -19,6 +19,7 @@ from dafset.publish.progress import stage
 from dafset.publish.split import split_table
 from dafset.publish.writer import publish_snapshot
 from dafset.relations import RelationSet
+from dafset.sources.sample.dates import card_note
 
 log = logging.getLogger("dafset.build")
 
@@ -44,6 +45,7 @@ def manifest_extra(
         "The bundled sample's recency history (revisions, timestamps) and some page views are derived; "
         "every derived value is listed in its row's evidence.derived. See dafset/sources/sample/data/NOTICE.md."
     )
+    sample_date = _sample_data_date(cfg)
     return {
         "config": cfg.to_json(),
         "source": cfg.source,
@@ -65,8 +67,21 @@ def manifest_extra(
         "skipped_criteria": llm_report.get("skipped_criteria", []),
         "relation_domains": relation_domains,
         "derived_data": derived_note if not cfg.live_services else None,
+        "data_date": sample_date,
+        "caveats": [card_note(sample_date)] if sample_date else [],
         "built_at": datetime.now(UTC).isoformat(),
     }
+
+
+def _sample_data_date(cfg: BuildConfig) -> dict[str, Any] | None:
+    """The bundled sample's ``data_date`` block where its facts are the build's (``--source sample``,
+    or a dump of it answered by the sample), else None."""
+    if not (cfg.source == "sample" or (cfg.source == "dump" and cfg.dump_delegate == "sample")):
+        return None
+    from dafset.sources.sample.source import SampleSource
+
+    block = SampleSource().manifest.get("data_date")
+    return dict(block) if isinstance(block, dict) else None
 
 
 def build(cfg: BuildConfig) -> BuildResult:

@@ -19,16 +19,23 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from dafset.config import BuildConfig
 from dafset.hashing import stable_hash
 from dafset.ids import chunks
 from dafset.properties.facts import SPARQL_BATCH, fetch_truthy_facts
+from dafset.properties.popularity import Guard
 from dafset.source import Source
 
 GLOBAL_KEY = "_long_tail_global"  # per fact: {criterion: {eligible, bucket, threshold}} (not published)
 GLOBAL_CRITERIA = ("frequency", "degree")
+# per fact: whether a real popularity signal shows its subject is rare (``popularity``); facts
+# that are not stay in the pool, so the distributions stay those of the population, but are
+# never chosen (not published)
+RARE_KEY = "_long_tail_rare"
+MAX_DRAW = 4  # the pool grows to at most this many times its size to hold ``size`` rare items
 
 
 @runtime_checkable
@@ -48,7 +55,9 @@ def harvest_long_tail(
     source: Source, cfg: BuildConfig, relations: Sequence[str]
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The candidate pool's facts with frequency and degree evidence attached."""
-    pool = candidate_pool(source, cfg, relations)
+    start, end = cfg.window  # views over the build's window, as popular reads them
+    guard = Guard(source, start.date(), (end - timedelta(days=1)).date())
+    pool = candidate_pool(source, cfg, relations, guard)
     frequency = _counts(source, "frequency", "frequency", pool)
     in_degree = _counts(source, "in_degree", "inDegree", pool)
     out_degree = _counts(source, "out_degree", "outDegree", pool)
@@ -60,22 +69,40 @@ def harvest_long_tail(
             frequency=frequency.get(q, 0),
             in_degree=in_degree.get(q, 0),
             out_degree=out_degree.get(q, 0),
+            pageviews=guard.signals[q].views if q in guard.signals else None,
             derived=[],
         )
-    report: dict[str, Any] = {"pool": len(pool), "facts": len(rows)}
+        fact[RARE_KEY] = guard.rare(q)
+    report: dict[str, Any] = {"pool": len(pool), "facts": len(rows), "popularity_guard": guard.report()}
     if isinstance(source, GlobalLongTail):
         report["pool_sampling"] = "uniform: the smallest stable_hash(pool/<seed>, id) of all items"
         report["global"] = attach_global_cuts(source, cfg, relations, rows)
     return rows, report
 
 
-def candidate_pool(source: Source, cfg: BuildConfig, relations: Sequence[str]) -> list[str]:
-    """A uniform sample of the items having the relations: by stable hash over all of them where
-    the source holds global statistics (the dump), else random items filtered by the relations."""
+def candidate_pool(
+    source: Source, cfg: BuildConfig, relations: Sequence[str], keep: Guard | None = None
+) -> list[str]:
+    """A uniform sample of the items having the relations (with ``keep``, large enough to hold
+    ``size`` items known to be rare, up to MAX_DRAW times ``size``): by stable hash over all of
+    them where the source holds global statistics (the dump), else random items filtered by the
+    relations."""
     size = cfg.long_tail_pool or POOL_PER_SAMPLE * cfg.sizes.long_tail
     if isinstance(source, GlobalLongTail):
-        return source.long_tail_pool(list(relations), size, salt=f"pool/{cfg.seed}")
-    return random_pool(source, relations, size)
+        return _hashed_pool(source, relations, size, f"pool/{cfg.seed}", keep)
+    return random_pool(source, relations, size, keep)
+
+
+def _hashed_pool(
+    source: GlobalLongTail, relations: Sequence[str], size: int, salt: str, keep: Guard | None
+) -> list[str]:
+    """The ``size`` items of smallest hash; with ``keep``, up to MAX_DRAW times more until
+    ``size`` of them are kept (a larger draw is a superset of a smaller one: still uniform)."""
+    drawn = source.long_tail_pool(list(relations), size, salt=salt)
+    if keep is not None and len(keep(drawn)) < size and len(drawn) == size:
+        drawn = source.long_tail_pool(list(relations), MAX_DRAW * size, salt=salt)
+        keep(drawn)
+    return drawn
 
 
 def attach_global_cuts(
@@ -177,13 +204,18 @@ POOL_PER_SAMPLE = 5  # pool items per long-tail sample wanted: a uniform pool ne
 POOL_DRAW = 500  # random items asked for at a time (one list=random request on the live path)
 
 
-def random_pool(source: Source, relations: Sequence[str], size: int) -> list[str]:
+def random_pool(source: Source, relations: Sequence[str], size: int, keep: Guard | None = None) -> list[str]:
     """``size`` items with a statement on one of the relations, drawn at random from all items
     (``Source.random_items``) — a uniform sample, not the first items by id, and no scan: random
     items are filtered with a VALUES query, 200 at a time."""
     pool: list[str] = []
+    rare = 0
     asked = 0
-    while len(pool) < size:
+
+    def enough() -> bool:  # with ``keep``: ``size`` rare items, or MAX_DRAW times ``size`` drawn
+        return len(pool) >= size if keep is None else rare >= size or len(pool) >= MAX_DRAW * size
+
+    while not enough():
         drawn = source.random_items(asked + POOL_DRAW)[asked:]
         if not drawn:
             break  # the source holds no more items
@@ -193,8 +225,12 @@ def random_pool(source: Source, relations: Sequence[str], size: int) -> list[str
                 r["item"]
                 for r in source.select("items_with_relations", items=batch, properties=list(relations))
             }
-            pool += [q for q in batch if q in found]
-    return pool[:size]
+            having = [q for q in batch if q in found]
+            pool += having
+            rare += len(keep(having)) if keep is not None else 0
+            if enough():
+                break
+    return pool[:size] if keep is None else pool
 
 
 def _counts(source: Source, query: str, var: str, items: list[str]) -> dict[str, int]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
 
@@ -35,6 +35,13 @@ DATE_RELATIONS = ("P571", "P577", "P569")
 OVERDRAW = 1.15
 FAR_FUTURE = timedelta(days=3650)
 AFTER_SNAPSHOT_CHECK = timedelta(days=1)
+
+
+@runtime_checkable
+class MadeUpDates(Protocol):
+    """A source that makes up some date qualifiers (the bundled sample) and says on which statements."""
+
+    def derived_date_statements(self, statements: Sequence[str]) -> set[str]: ...
 
 
 def harvest_recent(
@@ -67,7 +74,13 @@ def harvest_recent(
     rows: list[dict[str, Any]] = []
     context: list[dict[str, Any]] = []
     found: set[str] = set()
-    for fact in fetch_truthy_facts(source, subjects, relations):
+    facts = fetch_truthy_facts(source, subjects, relations)
+    made_up = (
+        source.derived_date_statements([f["statement_id"] for f in facts])
+        if isinstance(source, MadeUpDates)
+        else set()
+    )
+    for fact in facts:
         addition = by_statement.get(fact["statement_id"])
         if fact["statement_id"] in future:
             report["dropped_added_after_snapshot"] += 1  # did not exist yet at the snapshot date
@@ -80,7 +93,7 @@ def harvest_recent(
             context.append({**fact, "derived": []})
             continue
         found.add(fact["statement_id"])
-        rows.append(_annotate(fact, addition, start, end))
+        rows.append(_annotate(fact, addition, start, end, fact["statement_id"] in made_up))
     report["dropped_not_truthy"] = sum(
         1 for key, a in by_statement.items() if key not in found and in_window(a.timestamp, start, end)
     )
@@ -122,13 +135,21 @@ def _previous_statements(previous_facts: pa.Table | None, candidates: list[str])
 
 
 def _annotate(
-    fact: dict[str, Any], addition: StatementAddition | None, start: datetime, end: datetime
+    fact: dict[str, Any],
+    addition: StatementAddition | None,
+    start: datetime,
+    end: datetime,
+    made_up_dates: bool = False,
 ) -> dict[str, Any]:
-    dates = list(fact.pop("_dates"))
-    if fact["relation_id"] in DATE_RELATIONS:
-        dates.append(parse_time(fact["object_value"]))
-    fact["physically_new"] = any(in_window(d, start, end) for d in dates)
+    """``made_up_dates``: the statement's date qualifiers are derived, so a ``physically_new``
+    that rests on them alone is flagged derived too."""
+    qualifier_dates = list(fact.pop("_dates"))
+    own = [parse_time(fact["object_value"])] if fact["relation_id"] in DATE_RELATIONS else []
+    real = own + ([] if made_up_dates else qualifier_dates)
+    fact["physically_new"] = any(in_window(d, start, end) for d in own + qualifier_dates)
     derived: list[str] = []
+    if fact["physically_new"] and not any(in_window(d, start, end) for d in real):
+        derived.append("physically_new")
     if addition is not None:
         fact["added_at"] = addition.timestamp
         fact["revision_id"] = addition.revision_id

@@ -89,7 +89,9 @@ def _confirm(
         for sid, pid in sorted(after.items()):
             if sid in before or pid not in relations or (named is not None and pid != named):
                 continue
-            out.append(StatementAddition(change.title, pid, sid, change.revid, change.timestamp))
+            out.append(
+                StatementAddition(change.title, pid, sid, change.revid, change.timestamp, change.derived)
+            )
     return out
 
 
@@ -106,7 +108,9 @@ def sample_additions(
     allowed = frozenset(relations)
     width, pilot = slice_width(source, start, end, seed)
     total = max(1, round((end - start).total_seconds() / width))
-    order = [int(i) for i in stable_order([str(i) for i in range(total)], "recent-slices", seed, start.isoformat())]
+    order = [
+        int(i) for i in stable_order([str(i) for i in range(total)], "recent-slices", seed, start.isoformat())
+    ]
     read: list[_Slice] = []
     pending: list[tuple[RecentChange, str | None]] = []
     additions: list[StatementAddition] = []

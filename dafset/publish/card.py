@@ -26,7 +26,8 @@ PROPERTY_TEXT = {
     "popular": "triples of the most-viewed Wikipedia entities and a second hop from their tail "
     "entities; counterfactual targets, since models already know these facts",
     "long_tail": "rare entities by frequency (statement count), degree (in + out links) and "
-    "likelihood (an LM's log-probability); every sample carries its head/torso/tail bucket",
+    "likelihood (an LM's log-probability), each one shown rare by a real popularity signal "
+    "(sitelinks, or page views in `evidence.pageviews`); every sample carries its head/torso/tail bucket",
     "robust": "variants of published popular/long_tail cases (`base_id` names the base case; "
     "`criterion` the variant kind) along length, an LM-written context prefix, and "
     "positive/negative sentiment prefixes (each with its VADER score in `prefix.score`)",
@@ -201,6 +202,9 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def _md_value(value: Any) -> str:
+    if isinstance(value, Mapping) and "snapshot" in value and "sources" in value:  # a data_date block
+        dates = ", ".join(f"{k} {v.get('date')}" for k, v in value["sources"].items())
+        return f"{value['snapshot']} (the data's: {dates}; see Caveats)"
     if isinstance(value, Mapping):
         return ", ".join(f"{k}: {v}" for k, v in value.items()) if len(value) <= 6 else "see manifest.json"
     if isinstance(value, list | tuple):
@@ -212,6 +216,7 @@ _PROVENANCE_KEYS = (
     "source",
     "endpoint",
     "snapshot_date",
+    "data_date",
     "window",
     "dump",
     "model",
@@ -345,7 +350,7 @@ def render_body(inputs: CardInputs) -> str:
     )
     notes = caveats(extra)
     if notes:
-        add("## Caveats (derived data)\n")
+        add("## Caveats (data date, derived data)\n")
         out.extend(f"- {c}" for c in notes)
         add("")
     if inputs.figures:

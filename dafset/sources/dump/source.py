@@ -224,6 +224,16 @@ class DumpSource:
     def random_items(self, n: int) -> list[str]:
         return self.delegate.random_items(n)
 
+    # what the delegate made up (the bundled sample): a dump of the sample carries its derived
+    # date qualifiers and sitelink counts as if real, so the delegate's flags are passed on
+    def derived_date_statements(self, statements: Sequence[str]) -> set[str]:
+        ask = getattr(self.delegate, "derived_date_statements", None)
+        return ask(statements) if ask is not None else set()
+
+    def derived_fields(self, items: Sequence[str]) -> dict[str, list[str]]:
+        ask = getattr(self.delegate, "derived_fields", None)
+        return ask(items) if ask is not None else {}
+
     # -- GlobalLongTail (dafset.properties.long_tail) ------------------------------------------
 
     def long_tail_pool(self, relations: Sequence[str], size: int, salt: str) -> list[str]:

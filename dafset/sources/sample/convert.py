@@ -27,6 +27,7 @@ import orjson
 from dafset.errors import ConfigError
 from dafset.settings import get_settings
 from dafset.sources.sample import entity_json
+from dafset.sources.sample.dates import data_date
 from dafset.sources.sample.derive import (
     AS_OF,
     HISTORY_DAYS,
@@ -65,6 +66,7 @@ class SampleData:
     revisions: list[Revision] = field(default_factory=list)
     views: list[dict[str, Any]] = field(default_factory=list)
     used: dict[str, list[str]] = field(default_factory=dict)  # group -> fixture files used
+    left_out: list[str] = field(default_factory=list)  # entity versions newer than AS_OF
     stats: dict[str, int] = field(default_factory=dict)
 
     def count(self, key: str, n: int = 1) -> None:
@@ -143,7 +145,9 @@ def assemble(fixtures: Path, relations_file: Path) -> SampleData:
     data = SampleData(relations=relations)
 
     files = entity_json.entity_files(fixtures, rows)
-    versions = entity_json.best_versions(fixtures, files)
+    every = entity_json.best_versions(fixtures, files)
+    versions = entity_json.best_versions(fixtures, files, not_after=stamp(AS_OF))
+    data.left_out = sorted(set(every) - set(versions), key=_qnum)
     for qid in sorted(versions, key=_qnum):
         entity, statements = entity_json.convert(versions[qid], relations)
         if entity.label or statements:
@@ -252,6 +256,7 @@ def _manifest(
         "name": "dafset-sample",
         "format_version": 1,
         "as_of": stamp(AS_OF),
+        "data_date": data_date(data.entities, data.statements, data.left_out),
         "history_days": HISTORY_DAYS,
         "seed": SEED,
         "endpoint": "in-process:sample",

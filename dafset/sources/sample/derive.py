@@ -23,7 +23,8 @@ from typing import Any
 from dafset.sources.sample.model import TIME, Entity, Qualifier, Statement
 from dafset.sources.sample.readers import RealViews
 
-AS_OF = datetime(2026, 11, 23, tzinfo=UTC)  # the sample's snapshot date (dafset.config agrees)
+# The sample's snapshot date: the date of its data (see ``dates``), not the day it was converted.
+AS_OF = datetime(2022, 1, 1, tzinfo=UTC)  # dafset.config.SAMPLE_SNAPSHOT agrees
 HISTORY_DAYS = 56
 SEED = "dafset-sample-1"
 ADD_RATE = 0.06  # share of eligible entities given statement additions inside the history

@@ -45,8 +45,11 @@ def entity_files(fixtures: Path, rows: dict[str, SourceRow]) -> list[tuple[str, 
     return out
 
 
-def best_versions(fixtures: Path, files: list[tuple[str, SourceRow]]) -> dict[str, Version]:
-    """One version per item: complete beats trimmed, then the highest lastrevid, then more claims."""
+def best_versions(
+    fixtures: Path, files: list[tuple[str, SourceRow]], not_after: str | None = None
+) -> dict[str, Version]:
+    """One version per item: complete beats trimmed, then the highest lastrevid, then more claims.
+    Versions modified after ``not_after`` (an ISO timestamp: the sample's date) are left out."""
     best: dict[str, Version] = {}
     for rel, row in files:
         for entity in iter_entities(fixtures / rel):
@@ -55,6 +58,8 @@ def best_versions(fixtures: Path, files: list[tuple[str, SourceRow]]) -> dict[st
                 continue
             if qid in SANDBOX_ITEMS:
                 continue
+            if not_after is not None and str(entity.get("modified") or "") > not_after:
+                continue  # newer than the sample's date
             complete = not row.partial and "labels" in entity and "sitelinks" in entity
             version = Version(rel, entity, complete)
             if qid not in best or version.rank_key > best[qid].rank_key:

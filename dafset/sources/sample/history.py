@@ -40,7 +40,7 @@ def recent_changes(
     log: dict[str, list[dict[str, Any]]], start: datetime, end: datetime, limit: int | None
 ) -> list[RecentChange]:
     rows = [
-        RecentChange(qid, int(r["revid"]), int(r["parentid"]), r["moment"], r["comment"])
+        RecentChange(qid, int(r["revid"]), int(r["parentid"]), r["moment"], r["comment"], bool(r["derived"]))
         for qid, revisions in log.items()
         for r in revisions
         if start <= r["moment"] < end

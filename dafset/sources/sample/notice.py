@@ -65,7 +65,10 @@ def write_notice(used: dict[str, list[str]], rows: dict[str, SourceRow], counts:
         "The data files in this folder were written by `scripts/build_sample.py` "
         "(`dafset.sources.sample.convert`) from real public data, listed below with the repository and "
         "commit each file was read from. Nothing from any other source is in them. As-of date of "
-        f"the sample: {stamp(AS_OF)}.",
+        f"the sample: {stamp(AS_OF)}, the date of its data: most facts are Wikidata as BEAR-big "
+        "captured it (about December 2021), PopQA's page views are of October 2021, and a few whole "
+        "entities come from older files (2015-2019, and a dump head of late 2016); entity versions "
+        "newer than the as-of date are left out. See `data_date` in manifest.json.",
         "",
         "## Licence of this data",
         "",

@@ -210,6 +210,16 @@ class SampleSource:
         found = (self._provenance.get(q) for q in items)
         return {row["qid"]: list(row["derived"]) for row in found if row is not None}
 
+    def derived_date_statements(self, statements: Sequence[str]) -> set[str]:
+        """The statements (as given) whose date qualifiers the sample made up (``revisions.jsonl``)."""
+        made_up = {
+            q["statement"].replace("$", "-", 1)
+            for rows in self._revisions.values()
+            for r in rows
+            for q in r["qualifiers"]
+        }
+        return {s for s in statements if s.rsplit("/", 1)[-1].replace("$", "-", 1) in made_up}
+
     def _scaled(self, row: dict[str, Any], days: int) -> PageViews:
         views = round(row["monthly_views"] * days / DAYS_PER_MONTH)
         return PageViews(row["title"], views, bool(row["derived"]))
