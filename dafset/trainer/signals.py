@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from dafset.trainer.data import TokenBatch
+from dafset.trainer.layouts import token_grid
 
 
 @dataclass
@@ -124,10 +125,15 @@ def edit_signals(
             grads = torch.autograd.grad(loss, outs, allow_unused=True)
             grads = [torch.zeros_like(o) if g is None else g for o, g in zip(outs, grads, strict=True)]
         keep = _row_mask(sub, tokens)
+        shape = tuple(sub.input_ids.shape)
+
+        def rows(x: torch.Tensor) -> torch.Tensor:  # kept token rows, whatever the layer's layout
+            return _wide(token_grid(x.detach(), *shape)[keep])
+
         parts.append(
             Signals(
-                {n: _wide(rec[n].inputs.detach()[keep]) for n in names},
-                {n: _wide(g.detach()[keep]) for n, g in zip(names, grads, strict=True)},
+                {n: rows(rec[n].inputs) for n in names},
+                {n: rows(g) for n, g in zip(names, grads, strict=True)},
                 keep.sum(1),
             )
         )
