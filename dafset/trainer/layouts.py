@@ -105,6 +105,8 @@ def find_edit_modules(
         if hit:
             by_block.setdefault(int(hit.group(1)), []).append(n)
     if not by_block:
-        raise ValueError("found no '<blocks>.<i>.mlp.*' (or OPT '.fc1/.fc2') matrices; pass module-name patterns")
+        raise ValueError(
+            "found no '<blocks>.<i>.mlp.*' (or OPT '.fc1/.fc2') matrices; pass module-name patterns"
+        )
     blocks = sorted(by_block)[-last_blocks:]
     return [n for b in blocks for n in by_block[b]]

@@ -94,6 +94,12 @@ def _wide(x: torch.Tensor) -> torch.Tensor:
     return x.to(torch.promote_types(x.dtype, torch.float32))
 
 
+def _kept_rows(x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """The kept token rows [N, dim] of a layer tensor, whatever its layout ([batch, seq, dim], or
+    OPT's flattened [batch*seq, dim])."""
+    return _wide(token_grid(x.detach(), *keep.shape)[keep])
+
+
 def _row_mask(batch: TokenBatch, tokens: str) -> torch.Tensor:
     if tokens == "target":
         # positions whose logits predict a target token: t with label at t+1
@@ -125,15 +131,10 @@ def edit_signals(
             grads = torch.autograd.grad(loss, outs, allow_unused=True)
             grads = [torch.zeros_like(o) if g is None else g for o, g in zip(outs, grads, strict=True)]
         keep = _row_mask(sub, tokens)
-        shape = tuple(sub.input_ids.shape)
-
-        def rows(x: torch.Tensor) -> torch.Tensor:  # kept token rows, whatever the layer's layout
-            return _wide(token_grid(x.detach(), *shape)[keep])
-
         parts.append(
             Signals(
-                {n: rows(rec[n].inputs) for n in names},
-                {n: rows(g) for n, g in zip(names, grads, strict=True)},
+                {n: _kept_rows(rec[n].inputs, keep) for n in names},
+                {n: _kept_rows(g, keep) for n, g in zip(names, grads, strict=True)},
                 keep.sum(1),
             )
         )
