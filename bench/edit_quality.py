@@ -186,14 +186,16 @@ def report(
 
     summary: dict[str, Any] = {}
     print(f"\n{header}")
-    print(f"{'method':<8}{'T':>5}{'chunks':>7}  " + "".join(f"{m:>12}" for m in shown))
+    width = {m: max(12, len(m) + 2) for m in shown}
+    print(f"{'method':<8}{'T':>5}{'chunks':>7}  " + "".join(f"{m:>{width[m]}}" for m in shown))
     for method, runs in docs.items():
         for k, T in enumerate(args.T):
             rows = [r["results"][k] for r in runs]
             cell = {m: mean_std([r.get(m) for r in rows]) for m in shown}
             summary[f"{method}/T{T}"] = cell
             print(
-                f"{method:<8}{T:>5}{rows[0]['n_chunks']:>7}  " + "".join(f"{fmt(cell[m]):>12}" for m in shown)
+                f"{method:<8}{T:>5}{rows[0]['n_chunks']:>7}  "
+                + "".join(f"{fmt(cell[m]):>{width[m]}}" for m in shown)
             )
     pairs = [(a, b) for a, b in (("dafnet", "mend"), ("dafnet", "ft")) if a in docs and b in docs]
     for a, b in pairs:
