@@ -142,10 +142,14 @@ def test_an_untrained_editor_lowers_the_edit_loss(arch: str, world, tok) -> None
     assert loss(editor(sig).new) > loss()
 
 
-@pytest.mark.parametrize("arch", sorted(BUILDERS))
-def test_train_and_evaluate_run_end_to_end(arch: str, world, tok, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("arch", "dtype"), [("opt", "float32"), ("llama-gqa-tied", "float32"), ("llama-gqa-tied", "bfloat16")]
+)
+def test_train_and_evaluate_run_end_to_end(arch: str, dtype: str, world, tok, tmp_path: Path) -> None:
+    """Meta-training steps, a checkpoint, and sequential evaluation with exact restore; in bf16 too
+    (signals and the aux net stay fp32, updates are cast to the layer's dtype)."""
     path, _ = toy.toy_dafset(tmp_path / "d", n_subjects=12, n_train=24, n_test=8, seed=1)
-    model = BUILDERS[arch](len(tok))
+    model = BUILDERS[arch](len(tok)).to(getattr(torch, dtype))
     before = {k: v.clone() for k, v in model.state_dict().items()}
     ecfg = EditorConfig(attn_dim=16, score_dim=8, ffn_dim=32, init_edit_lr=1e-2, last_blocks=1)
     tcfg = TrainConfig(steps=3, lr=1e-3, lr_step=1e-3, max_edits=3, curriculum_start=3, max_length=48)

@@ -15,7 +15,8 @@ that it equals the original. Metrics, averaged per case and then over cases:
   An editor that pushes the whole relation to the new target scores Gen high and spec near 0;
 * Loc: fraction of locality answer positions whose argmax prediction is unchanged by the edits.
 
-Before any edit, fact accuracy: the unedited model's token accuracy on target_true after the edit
+Before any edit, fact accuracy: the unedited model's token accuracy on the truth (target_true, or an
+insertion's target_new) after the edit
 prompts and after the rephrases (an edit of a fact the model does not know means little).
 Every case's scores are saved (``per_case``) so others can re-analyse.
 """
@@ -63,7 +64,8 @@ def protocol(cfg: EvalConfig) -> dict[str, Any]:
         "other_subject_choice": "seeded by (shuffle_seed, case id) among the evaluated cases "
         "and the other_pool cases (the bench: the train split)",
         "loc": "agreement of argmax predictions before/after the edits at the locality answer positions",
-        "fact_accuracy": "unedited model, token accuracy of target_true after the prompt / the rephrases "
+        "fact_accuracy": "unedited model, token accuracy of the truth (target_true; an insertion's "
+        "target_new) after the prompt / the rephrases "
         "(*_first: its first token only; by_property)",
         "first_token": "rel_first / gen_first / gen_other_first / spec_first: as rel / gen / gen_other / "
         "spec on the first target token only",
@@ -167,8 +169,8 @@ class OtherSubjects:
                 and o.subject != case.subject
                 # an other subject whose true object already is the new target would count as
                 # "reached" without any edit
-                and o.target_true != case.target_new
-                and (not same_object or (o.target_true is not None and o.target_true == case.target_true))
+                and o.truth != case.target_new
+                and (not same_object or (o.truth is not None and o.truth == case.truth))
             }
         )
         if not pool:
@@ -261,17 +263,18 @@ def summarise(per_case: Sequence[tuple[EditCase, dict[str, float]]]) -> dict[str
 def fact_accuracy(
     model: nn.Module, tokenizer: Any, cases: Sequence[EditCase], cfg: EvalConfig
 ) -> dict[str, Any]:
-    """The unedited model's token accuracy on the true facts: after the edit prompts, after the
-    rephrases (cases without target_true are left out); ``*_first``: the first token of the truth
-    only; ``by_property``: the same per DAFSet property (when the cases have several)."""
+    """The unedited model's token accuracy on the true facts (``EditCase.truth``: target_true, or
+    target_new of an insertion): after the edit prompts, after the rephrases (cases with no known
+    truth are left out); ``*_first``: the first token of the truth only; ``by_property``: the same
+    per DAFSet property (when the cases have several)."""
     out: dict[str, Any] = {}
-    known = [c for c in cases if c.target_true]
+    known = [c for c in cases if c.truth]
     owners: dict[str, list[str]] = {}
     for key, items in (
         ("prompt", [(c.prompt, c) for c in known]),
         ("rephrase", [(r, c) for c in known for r in c.rephrases]),
     ):
-        pairs = [(p, c.target_true) for p, c in items]
+        pairs = [(p, c.truth) for p, c in items]
         preds = _predictions(model, tokenizer, pairs, cfg)  # type: ignore[arg-type]
         hits = [float((p == g).float().mean()) for p, g in preds]
         firsts = [float(p[0] == g[0]) for p, g in preds]
