@@ -14,10 +14,11 @@ transformers = pytest.importorskip("transformers")
 from dafset.trainer import toy  # noqa: E402
 from dafset.trainer.baselines import FineTuneSession  # noqa: E402
 from dafset.trainer.config import EditorConfig, EvalConfig, TrainConfig  # noqa: E402
-from dafset.trainer.data import encode_pairs, load_dafset  # noqa: E402
+from dafset.trainer.data import EditCase, encode_pairs, load_dafset, truth_of  # noqa: E402
 from dafset.trainer.editor import Editor, applied  # noqa: E402
-from dafset.trainer.evaluate import evaluate  # noqa: E402
+from dafset.trainer.evaluate import evaluate, fact_accuracy  # noqa: E402
 from dafset.trainer.layouts import find_edit_modules, layout_of, rank1_sum, token_grid  # noqa: E402
+from dafset.trainer.losses import target_predictions  # noqa: E402
 from dafset.trainer.signals import edit_signals, target_nll  # noqa: E402
 from dafset.trainer.train import train  # noqa: E402
 
@@ -171,3 +172,28 @@ def test_train_and_evaluate_run_end_to_end(arch: str, dtype: str, world, tok, tm
     assert doc["results"][0]["rel"] > 0.5  # fine-tuning on one edit reaches its target
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_fact_accuracy_counts_insertions_by_their_target_and_scores_first_tokens(world, tok) -> None:
+    """DAFSet's long_tail/recent cases are insertions (no target_true: target_new is the truth);
+    counterfactual cases without a target_true are left out."""
+    model = toy.tiny_gpt2(len(tok), seed=3)
+    s1, s2 = sorted(world)[:2]
+    cases = [
+        EditCase(f"{s1} plays the", "piano violin", edit_kind="insertion", property="long_tail", id="a"),
+        EditCase(f"{s2} works as a", "baker", target_true="pilot", property="popular", id="b"),
+        EditCase(f"{s2} plays the", "harp", edit_kind="counterfactual", property="popular", id="c"),
+    ]
+    assert [truth_of(c) for c in cases] == ["piano violin", "pilot", None]
+    facts = fact_accuracy(model, tok, cases, EvalConfig())
+    assert facts["n_prompt"] == 2 and set(facts["by_property"]) == {"long_tail", "popular"}
+    batch = encode_pairs(tok, [cases[0].prompt, cases[1].prompt], ["piano violin", "pilot"])
+    with torch.no_grad():
+        preds = target_predictions(
+            model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits, batch
+        )
+    first = [float(p[0] == g[0]) for p, g in preds]
+    every = [float((p == g).float().mean()) for p, g in preds]
+    assert facts["by_property"]["long_tail"]["prompt_first"] == first[0]
+    assert facts["by_property"]["long_tail"]["prompt"] == every[0]
+    assert facts["prompt_first"] == sum(first) / 2

@@ -53,13 +53,14 @@ class EditCase:
     relation_id: str = ""  # cases of one relation give the "other subject" prompts of specificity
     edit_kind: str = ""  # DAFSet: counterfactual (target_true is the truth) or insertion (target_new is)
 
-    @property
-    def truth(self) -> str | None:
-        """The fact as the world has it: target_true, or for an insertion (a true fact the model is
-        taught, with no earlier value) the target itself."""
-        if self.target_true:
-            return self.target_true
-        return self.target_new if self.edit_kind == "insertion" else None
+
+def truth_of(case: EditCase) -> str | None:
+    """The fact as the world has it: target_true, or for an insertion (a true fact the model is
+    taught, with no earlier value) the target itself. (A method would clash with the ``property``
+    field's name inside the class.)"""
+    if case.target_true:
+        return case.target_true
+    return case.target_new if case.edit_kind == "insertion" else None
 
 
 # -- readers ------------------------------------------------------------------------------------

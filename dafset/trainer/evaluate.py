@@ -16,8 +16,8 @@ that it equals the original. Metrics, averaged per case and then over cases:
 * Loc: fraction of locality answer positions whose argmax prediction is unchanged by the edits.
 
 Before any edit, fact accuracy: the unedited model's token accuracy on the truth (target_true, or an
-insertion's target_new) after the edit
-prompts and after the rephrases (an edit of a fact the model does not know means little).
+insertion's target_new) after the edit prompts and after the rephrases (an edit of a fact the model
+does not know means little), also on the truth's first token only and per property.
 Every case's scores are saved (``per_case``) so others can re-analyse.
 """
 
@@ -35,7 +35,7 @@ from torch import nn
 from dafset.errors import DafsetError
 from dafset.trainer.baselines import EditSession
 from dafset.trainer.config import EvalConfig
-from dafset.trainer.data import EditCase, encode_pairs, prefixed_rephrases, split_batch
+from dafset.trainer.data import EditCase, encode_pairs, prefixed_rephrases, split_batch, truth_of
 from dafset.trainer.losses import target_predictions
 
 METRICS = ("rel", "gen", "gen_other", "gen_other_similar", "spec", "gen_prefix", "loc")
@@ -169,8 +169,8 @@ class OtherSubjects:
                 and o.subject != case.subject
                 # an other subject whose true object already is the new target would count as
                 # "reached" without any edit
-                and o.truth != case.target_new
-                and (not same_object or (o.truth is not None and o.truth == case.truth))
+                and truth_of(o) != case.target_new
+                and (not same_object or (truth_of(o) is not None and truth_of(o) == truth_of(case)))
             }
         )
         if not pool:
@@ -263,18 +263,18 @@ def summarise(per_case: Sequence[tuple[EditCase, dict[str, float]]]) -> dict[str
 def fact_accuracy(
     model: nn.Module, tokenizer: Any, cases: Sequence[EditCase], cfg: EvalConfig
 ) -> dict[str, Any]:
-    """The unedited model's token accuracy on the true facts (``EditCase.truth``: target_true, or
+    """The unedited model's token accuracy on the true facts (``truth_of``: target_true, or
     target_new of an insertion): after the edit prompts, after the rephrases (cases with no known
     truth are left out); ``*_first``: the first token of the truth only; ``by_property``: the same
     per DAFSet property (when the cases have several)."""
     out: dict[str, Any] = {}
-    known = [c for c in cases if c.truth]
+    known = [c for c in cases if truth_of(c)]
     owners: dict[str, list[str]] = {}
     for key, items in (
         ("prompt", [(c.prompt, c) for c in known]),
         ("rephrase", [(r, c) for c in known for r in c.rephrases]),
     ):
-        pairs = [(p, c.truth) for p, c in items]
+        pairs = [(p, truth_of(c)) for p, c in items]
         preds = _predictions(model, tokenizer, pairs, cfg)  # type: ignore[arg-type]
         hits = [float((p == g).float().mean()) for p, g in preds]
         firsts = [float(p[0] == g[0]) for p, g in preds]
