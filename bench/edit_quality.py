@@ -111,8 +111,16 @@ def build_world(args: argparse.Namespace, tmp: Path) -> tuple[Path, str]:
     return path, f"toy world ({args.subjects} subjects x 5 relations)"
 
 
-def run_method(method: str, seed: int, ctx: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
-    """Train (editors) and evaluate one method at one training seed; the result document."""
+def run_method(
+    method: str,
+    seed: int,
+    ctx: dict[str, Any],
+    args: argparse.Namespace,
+    base: list[str] = BENCH_SETTINGS,
+    dafnet_base: list[str] = DAFNET_SETTINGS,
+) -> dict[str, Any]:
+    """Train (editors) and evaluate one method at one training seed; the result document.
+    ``base`` / ``dafnet_base``: the settings under args.settings (bench/edit_quality_real.py has its own)."""
     from dafset.trainer.baselines import AuxEditSession, FineTuneSession, NoEdit
     from dafset.trainer.config import EditorConfig, EvalConfig, TrainConfig, apply_settings, to_dict
     from dafset.trainer.evaluate import evaluate
@@ -122,9 +130,9 @@ def run_method(method: str, seed: int, ctx: dict[str, Any], args: argparse.Names
     model, tok = ctx["model"], ctx["tok"]
     ecfg, tcfg, vcfg = EditorConfig(), TrainConfig(), EvalConfig()
     extra = args.dafnet_set if method.startswith("dafnet") else []
-    apply_settings(BENCH_SETTINGS + args.settings + [f"method={method.split('-')[0]}"], ecfg, tcfg, vcfg)
+    apply_settings(base + args.settings + [f"method={method.split('-')[0]}"], ecfg, tcfg, vcfg)
     if method == "dafnet":
-        apply_settings(DAFNET_SETTINGS + extra, ecfg, tcfg, vcfg)
+        apply_settings(dafnet_base + extra, ecfg, tcfg, vcfg)
     tcfg.seed, vcfg.T, vcfg.split = seed, list(args.T), args.eval_split
     meta: dict[str, Any] = {"method": method, "seed": seed, "eval": to_dict(vcfg)}
     t0 = time.perf_counter()
@@ -166,27 +174,35 @@ def fmt(ms: dict[str, Any]) -> str:
     return "  -  " if ms["mean"] is None else f"{ms['mean']:.2f}±{ms['std']:.2f}"
 
 
-def report(docs: dict[str, list[dict[str, Any]]], args: argparse.Namespace, header: str) -> dict[str, Any]:
+def report(
+    docs: dict[str, list[dict[str, Any]]],
+    args: argparse.Namespace,
+    header: str,
+    shown: tuple[str, ...] = SHOWN,
+    ci_metrics: tuple[str, ...] = ("rel", "spec", "loc"),
+) -> dict[str, Any]:
     """Print the table (mean ± std over seeds) and DAFNet − MEND paired CIs; return the summary."""
     from dafset.trainer.stats import case_means, mean_std, paired_bootstrap
 
     summary: dict[str, Any] = {}
     print(f"\n{header}")
-    print(f"{'method':<8}{'T':>5}{'chunks':>7}  " + "".join(f"{m:>12}" for m in SHOWN))
+    width = {m: max(12, len(m) + 2) for m in shown}
+    print(f"{'method':<8}{'T':>5}{'chunks':>7}  " + "".join(f"{m:>{width[m]}}" for m in shown))
     for method, runs in docs.items():
         for k, T in enumerate(args.T):
             rows = [r["results"][k] for r in runs]
-            cell = {m: mean_std([r[m] for r in rows]) for m in SHOWN}
+            cell = {m: mean_std([r.get(m) for r in rows]) for m in shown}
             summary[f"{method}/T{T}"] = cell
             print(
-                f"{method:<8}{T:>5}{rows[0]['n_chunks']:>7}  " + "".join(f"{fmt(cell[m]):>12}" for m in SHOWN)
+                f"{method:<8}{T:>5}{rows[0]['n_chunks']:>7}  "
+                + "".join(f"{fmt(cell[m]):>{width[m]}}" for m in shown)
             )
     pairs = [(a, b) for a, b in (("dafnet", "mend"), ("dafnet", "ft")) if a in docs and b in docs]
     for a, b in pairs:
         print(f"\n{a} − {b}, paired over cases (each case averaged over seeds), bootstrap 95% CI:")
         for k, T in enumerate(args.T):
             cells = []
-            for m in ("rel", "spec", "loc"):
+            for m in ci_metrics:
                 ci = paired_bootstrap(
                     case_means([r["results"][k]["per_case"] for r in docs[a]], m),
                     case_means([r["results"][k]["per_case"] for r in docs[b]], m),

@@ -151,7 +151,9 @@ def bytes_by_kind(server: Any) -> Counter:
     def counted(request: Any) -> Any:
         reply = answer(request)
         params = request.params
-        kind = "sparql" if request.path == "/sparql" else params.get("list") or params.get("prop") or "pageviews"
+        kind = (
+            "sparql" if request.path == "/sparql" else params.get("list") or params.get("prop") or "pageviews"
+        )
         totals[kind] += len(reply.payload())
         return reply
 
@@ -199,8 +201,10 @@ def sample_scale(args: argparse.Namespace, work: Path) -> None:
         recorded.stop()
         oxigraph.stop()
     samples = sum(result.counts.values())
-    print(f"\n== sample scale (bundled sample behind oxigraph serve + recorded server): {samples} samples, "
-          f"{facts.num_rows} facts, {seconds:.1f} s")
+    print(
+        f"\n== sample scale (bundled sample behind oxigraph serve + recorded server): {samples} samples, "
+        f"{facts.num_rows} facts, {seconds:.1f} s"
+    )
     print(HEADER)
     for prop in PROPS:
         n = result.counts.get(prop, 0)
@@ -233,40 +237,66 @@ def simulated(args: argparse.Namespace, work: Path) -> dict[str, float]:
     for edits in (2_000_000, 4_000_000, 8_000_000):
         server = RecordedServer(args.fixtures or get_settings().fixtures_dir).start()
         try:
-            week = SimulatedWeek(seed=1, edits=edits, start=week_ending(WEEK_SNAPSHOT), relations=item_relations)
+            week = SimulatedWeek(
+                seed=1, edits=edits, start=week_ending(WEEK_SNAPSHOT), relations=item_relations
+            )
             counters = install_week(server, week, ids)
             kinds = bytes_by_kind(server)
             os.environ.update({**server.env(), "DAFSET_CONTACT": "bench@example.org"})
             from dafset.sources.live.live import LiveSource
 
-            cfg = BuildConfig(snapshot=WEEK_SNAPSHOT, out=work / f"week-{edits}", source="live", figures=False, sizes=sizes)
+            cfg = BuildConfig(
+                snapshot=WEEK_SNAPSHOT, out=work / f"week-{edits}", source="live", figures=False, sizes=sizes
+            )
             source = LiveSource(cache=ResponseCache(work / f"cache-week-{edits}"), stats=HttpStats())
             tag = f"{edits // 1_000_000}M"
             if edits == 4_000_000:
                 result, meter, seconds = run_build(cfg, source)
                 samples = sum(result.counts.values())
                 for prop in PROPS:
-                    print(row(f"{tag} {prop}: new design", *meter.phases.get(prop, (0, 0)), result.counts.get(prop, 0)))
+                    print(
+                        row(
+                            f"{tag} {prop}: new design",
+                            *meter.phases.get(prop, (0, 0)),
+                            result.counts.get(prop, 0),
+                        )
+                    )
                 total = source.stats.snapshot()
-                print(row(f"{tag} all (new design, {seconds:.0f} s)", total["requests"], total["bytes"], samples))
+                print(
+                    row(
+                        f"{tag} all (new design, {seconds:.0f} s)", total["requests"], total["bytes"], samples
+                    )
+                )
                 facts = pq.read_table(result.snapshot_dir / "facts.parquet")
                 naive_requests, naive_bytes = naive(server.sparql_endpoint, facts, args.naive_probe)
                 print(row(f"{tag} naive (1 request per fact)", naive_requests, naive_bytes, samples))
                 recent_requests = meter.phases["recent"][0]
                 recent_samples = result.counts.get("recent", 0)
                 out["all_per_1k_4M"] = total["requests"] * 1000 / max(1, samples)
-                print(f"{'':44}bytes by kind: " + ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in kinds.most_common()))
+                print(
+                    f"{'':44}bytes by kind: "
+                    + ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in kinds.most_common())
+                )
             else:
                 meter = Metered(source.stats)
                 rows, *_ = meter.around("recent", lambda s=source, c=cfg: harvest_recent(s, c, ids))
                 recent_requests, recent_bytes = meter.phases["recent"]
                 # the harvest's facts stand for the samples (the build renders one per fact, minus rule drops)
                 recent_samples = min(len(rows), args.recent)
-                print(row(f"{tag} recent: new design (harvest only)", recent_requests, recent_bytes, recent_samples))
+                print(
+                    row(
+                        f"{tag} recent: new design (harvest only)",
+                        recent_requests,
+                        recent_bytes,
+                        recent_samples,
+                    )
+                )
             sweep = math.ceil(edits / 500)
             contents = math.ceil(0.8 * edits / 2 * 3 / 50)
-            print(f"{tag + ' recent: old design':44}refused: the dateModified scan times out; its sweep alone "
-                  f"would be {sweep:,} pages + >= {contents:,} content requests (computed)")
+            print(
+                f"{tag + ' recent: old design':44}refused: the dateModified scan times out; its sweep alone "
+                f"would be {sweep:,} pages + >= {contents:,} content requests (computed)"
+            )
             out[f"recent_per_1k_{tag}"] = recent_requests * 1000 / max(1, recent_samples)
             out["refused"] += counters.refused
         finally:
@@ -275,9 +305,15 @@ def simulated(args: argparse.Namespace, work: Path) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--naive-probe", type=int, default=200, help="single-fact requests sent to measure bytes")
-    parser.add_argument("--recent", type=int, default=1000, help="recent samples wanted on the simulated week")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--naive-probe", type=int, default=200, help="single-fact requests sent to measure bytes"
+    )
+    parser.add_argument(
+        "--recent", type=int, default=1000, help="recent samples wanted on the simulated week"
+    )
     parser.add_argument("--fixtures", type=Path, default=None, help="real fixtures dir (default: settings)")
     args = parser.parse_args()
     os.environ.setdefault("DAFSET_PROGRESS", "off")

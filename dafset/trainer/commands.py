@@ -346,3 +346,19 @@ def print_table(doc: dict[str, Any]) -> None:
             f"fact accuracy of the unedited model: prompts {facts['prompt']:.3f}, "
             f"rephrases {facts['rephrase'] if facts.get('rephrase') is not None else float('nan'):.3f}"
         )
+        if facts.get("prompt_first") is not None:  # result files older than the first-token scores lack it
+            typer.echo(f"  first token of the truth after the prompts: {facts['prompt_first']:.3f}")
+    firsts = [r for r in doc["results"] if r.get("rel_first") is not None]
+    if firsts:  # multi-token targets: later tokens come almost free under teacher forcing
+        typer.echo(
+            "first target token only: "
+            + "; ".join(
+                f"T={r['T']} Rel {r['rel_first']:.3f} Gen {_num(r.get('gen_first'))} "
+                f"Gen(other) {_num(r.get('gen_other_first'))} Spec {_num(r.get('spec_first'))}"
+                for r in firsts
+            )
+        )
+
+
+def _num(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3f}"

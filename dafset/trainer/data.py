@@ -51,6 +51,16 @@ class EditCase:
     criterion: str = ""
     id: str = ""
     relation_id: str = ""  # cases of one relation give the "other subject" prompts of specificity
+    edit_kind: str = ""  # DAFSet: counterfactual (target_true is the truth) or insertion (target_new is)
+
+
+def truth_of(case: EditCase) -> str | None:
+    """The fact as the world has it: target_true, or for an insertion (a true fact the model is
+    taught, with no earlier value) the target itself. (A method would clash with the ``property``
+    field's name inside the class.)"""
+    if case.target_true:
+        return case.target_true
+    return case.target_new if case.edit_kind == "insertion" else None
 
 
 # -- readers ------------------------------------------------------------------------------------
@@ -74,6 +84,7 @@ def case_from_sample(row: Mapping[str, Any]) -> EditCase:
         criterion=row.get("criterion") or "",
         id=row.get("id") or "",
         relation_id=row.get("relation_id") or "",
+        edit_kind=row.get("edit_kind") or "",
     )
 
 

@@ -60,6 +60,19 @@ def add_to_weight(module: nn.Module, delta_io: torch.Tensor) -> None:
     w.add_(to_weight_layout(delta_io, layout_of(module)).to(w.dtype))
 
 
+def token_grid(x: torch.Tensor, batch: int, seq: int) -> torch.Tensor:
+    """A layer's input or output as [batch, seq, dim]. Most models call their MLP matrices on
+    [batch, seq, dim]; OPT flattens the tokens first (fc1/fc2 see [batch*seq, dim]), so a 2-D
+    tensor of batch*seq rows is folded back (row-major, as ``reshape(-1, dim)`` made it)."""
+    if x.dim() == 3 and x.shape[:2] == (batch, seq):
+        return x
+    if x.dim() == 2 and x.shape[0] == batch * seq:
+        return x.view(batch, seq, x.shape[1])
+    raise ValueError(
+        f"cannot map a layer tensor of shape {tuple(x.shape)} to {batch} sequences x {seq} tokens"
+    )
+
+
 def _is_editable(module: nn.Module) -> bool:
     try:
         layout_of(module)
@@ -75,7 +88,8 @@ def find_edit_modules(
 
     With ``patterns`` (fnmatch globs such as ``transformer.h.*.mlp.c_proj``), every Linear/Conv1D
     whose name matches one of them. Without, the MLP matrices of the last ``last_blocks`` blocks
-    (GPT-2 c_fc/c_proj, GPT-J fc_in/fc_out, Llama gate/up/down_proj), as MEND and DAFNet do.
+    (GPT-2 c_fc/c_proj, GPT-J fc_in/fc_out, Llama gate/up/down_proj, OPT's fc1/fc2, which sit
+    directly in the block), as MEND and DAFNet do.
     """
     named = [(n, m) for n, m in model.named_modules() if _is_editable(m)]
     if patterns:
@@ -84,13 +98,15 @@ def find_edit_modules(
         if not names:
             raise ValueError(f"no Linear/Conv1D module matches {pats}")
         return names
-    block_re = re.compile(r"\.(\d+)\.mlp\.")
+    block_re = re.compile(r"\.(\d+)\.(?:mlp\.|fc[12]$)")
     by_block: dict[int, list[str]] = {}
     for n, _ in named:
         hit = block_re.search(n)
         if hit:
             by_block.setdefault(int(hit.group(1)), []).append(n)
     if not by_block:
-        raise ValueError("found no '<blocks>.<i>.mlp.*' matrices; pass module-name patterns")
+        raise ValueError(
+            "found no '<blocks>.<i>.mlp.*' (or OPT '.fc1/.fc2') matrices; pass module-name patterns"
+        )
     blocks = sorted(by_block)[-last_blocks:]
     return [n for b in blocks for n in by_block[b]]

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from dafset.trainer.data import TokenBatch
+from dafset.trainer.layouts import token_grid
 
 
 @dataclass
@@ -93,6 +94,12 @@ def _wide(x: torch.Tensor) -> torch.Tensor:
     return x.to(torch.promote_types(x.dtype, torch.float32))
 
 
+def _kept_rows(x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """The kept token rows [N, dim] of a layer tensor, whatever its layout ([batch, seq, dim], or
+    OPT's flattened [batch*seq, dim])."""
+    return _wide(token_grid(x.detach(), *keep.shape)[keep])
+
+
 def _row_mask(batch: TokenBatch, tokens: str) -> torch.Tensor:
     if tokens == "target":
         # positions whose logits predict a target token: t with label at t+1
@@ -126,8 +133,8 @@ def edit_signals(
         keep = _row_mask(sub, tokens)
         parts.append(
             Signals(
-                {n: _wide(rec[n].inputs.detach()[keep]) for n in names},
-                {n: _wide(g.detach()[keep]) for n, g in zip(names, grads, strict=True)},
+                {n: _kept_rows(rec[n].inputs, keep) for n in names},
+                {n: _kept_rows(g, keep) for n, g in zip(names, grads, strict=True)},
                 keep.sum(1),
             )
         )
