@@ -166,7 +166,8 @@ def strings(row: dict[str, Any]) -> Iterator[tuple[str, str]]:
             for answer in probe.get("answers") or []:
                 yield "answer", answer
     for prefix in row["prefix"]:
-        yield "prefix", prefix["text"]
+        # a length prefix is rendered from templates; context and sentiment text is the model's
+        yield ("prefix" if prefix["kind"] == "length" else "generated"), prefix["text"]
     for answer in [row["target_new"], row.get("target_true") or "", *row["answers"]]:
         if answer:
             yield "answer", answer
@@ -399,13 +400,26 @@ def _replaced(prompt: str, probe: str, subject: str) -> str:
     return ""
 
 
-def _missing_the(text: str, labels: Iterable[str]) -> bool:
+def _missing_the(text: str, labels: Iterable[str], names: Iterable[str] = ()) -> bool:
+    """A label that needs "the" stands bare in ``text``; a label inside a longer name of the row
+    ("Abra, Ivory Coast", "112th United States Colored Infantry") is part of that name."""
+    covers = [(m.start(), m.end()) for n in names if n for m in re.finditer(re.escape(n), text)]
     for label in labels:
         for match in re.finditer(re.escape(label), text):
+            inside = any(a <= match.start() and match.end() <= b and (b - a) > len(label) for a, b in covers)
             before = text[: match.start()]
-            if not re.search(r"\b[Tt]he $", before):
+            if not inside and not re.search(r"\b[Tt]he $", before):
                 return True
     return False
+
+
+def _row_names(row: dict[str, Any]) -> list[str]:
+    """Every name a row mentions: subject, targets, answers (of the edit and of its probes)."""
+    names = [row["subject"], row["target_new"], row.get("target_true") or "", *row["answers"]]
+    for kind in ("locality", "portability"):
+        for probe in row[kind]:
+            names += probe.get("answers") or []
+    return names
 
 
 def wording_figures(rows: list[dict[str, Any]], graph: Graph) -> dict[str, Any]:
@@ -415,13 +429,16 @@ def wording_figures(rows: list[dict[str, Any]], graph: Graph) -> dict[str, Any]:
     missing = double = on_year = 0
     per_field: Counter[str] = Counter()
     for r in rows:
+        names = _row_names(r)
         for fld, text in strings(r):
+            if fld == "generated":
+                continue  # the model's own words: not rendered by the builder
             if "  " in text or text != text.strip():
                 double += 1
                 per_field[f"spacing:{fld}"] += 1
             if fld != "answer" and pattern is not None and pattern.search(text):
                 found = [n for n in needs if n in text]
-                if _missing_the(text, found):
+                if _missing_the(text, found, names):
                     missing += 1
                     per_field[f"article:{fld}"] += 1
             if fld != "answer" and _ON_YEAR.search(text):
