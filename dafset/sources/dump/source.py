@@ -29,7 +29,14 @@ from dafset.hashing import stable_hash
 from dafset.ids import check_items, check_properties
 from dafset.source import PageViews, RecentChange, Source, StatementAddition
 from dafset.sources.dump.stats import check_ingest
-from dafset.sources.dump.tables import INGEST_MANIFEST, STATS_FILE, TABLES
+from dafset.sources.dump.tables import (
+    INGEST_MANIFEST,
+    STATS_FILE,
+    TABLES,
+    duckdb_files,
+    stats_files,
+    table_files,
+)
 from dafset.sources.sample.values import wdqs_time
 
 SQL_DIR = Path(__file__).resolve().parent / "sql"
@@ -108,10 +115,9 @@ class DumpSource:
         self.delegate = delegate
         self.endpoint = f"duckdb:{ingest_dir.resolve()} ({self._dump_name()}) + {delegate.endpoint}"
         self.con = duckdb.connect(config={"memory_limit": memory_limit})
-        globs = {t: str(ingest_dir / t / "shard-*.parquet") for t in TABLES}
-        # one file from DuckDB; a folder of parts from dask
-        globs["stats"] = str(stats if stats.is_file() else stats / "*.parquet")
-        views = sql_text("_views").format(**{k: v.replace("'", "''") for k, v in globs.items()})
+        files = {t: duckdb_files(table_files(ingest_dir, t)) for t in TABLES}
+        files["stats"] = duckdb_files(stats_files(ingest_dir))  # DuckDB's one file, or dask's parts
+        views = sql_text("_views").format(**files)
         self.con.execute(views)
         varchar = duckdb.sqltype("VARCHAR")
         self.con.create_function("stable_hash", _hash_pairs, [varchar, varchar], varchar, type="arrow")

@@ -29,7 +29,14 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from dafset.errors import ConfigError
-from dafset.sources.dump.tables import ENTITY_STATS_SCHEMA, STATS_FILE, TABLES
+from dafset.sources.dump.tables import (
+    ENTITY_STATS_SCHEMA,
+    STATS_FILE,
+    TABLES,
+    duckdb_files,
+    literal_path,
+    table_files,
+)
 
 COLUMNS = ENTITY_STATS_SCHEMA.names
 
@@ -46,18 +53,19 @@ class DuckLimits:
 def check_ingest(folder: Path) -> None:
     """One clear line when ``folder`` is not an ingest folder (a table without shard files)."""
     for table in TABLES:
-        if not any((folder / table).glob("shard-*.parquet")):
+        if not table_files(folder, table):
             raise ConfigError(f"{folder / table}: no shard-*.parquet files (run `dafset ingest-dump` first)")
 
 
-def _glob(folder: Path, table: str) -> str:
-    return str(folder / table / "shard-*.parquet").replace("'", "''")
+def _literal(folder: Path, table: str) -> list[str]:
+    """The table's files for dask (listed, and literal: see ``tables.literal_path``)."""
+    return [literal_path(p) for p in table_files(folder, table)]
 
 
 # One SQL text for the whole computation; DuckDB streams the aggregates and spills what does not fit.
 _STATS_SQL = """
 WITH st AS (
-    SELECT subject_id, property, rank, object_id FROM read_parquet('{statements}')
+    SELECT subject_id, property, rank, object_id FROM read_parquet({statements})
 ),
 truthy AS (
     SELECT subject_id, property, object_id FROM (
@@ -81,10 +89,10 @@ outdeg AS (
     SELECT subject_id AS id, count(DISTINCT object_id) AS n FROM truthy GROUP BY subject_id
 ),
 links AS (
-    SELECT id, max(sitelinks) AS n FROM read_parquet('{sitelinks}') GROUP BY id
+    SELECT id, max(sitelinks) AS n FROM read_parquet({sitelinks}) GROUP BY id
 ),
 ids AS (
-    SELECT id FROM read_parquet('{terms}')
+    SELECT id FROM read_parquet({terms})
     UNION SELECT id FROM freq
     UNION SELECT id FROM links
 )
@@ -113,7 +121,7 @@ def duckdb_stats(folder: Path, limits: DuckLimits | None = None) -> dict[str, An
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.partial")
     began = time.perf_counter()
-    sql = _STATS_SQL.format(**{t: _glob(folder, t) for t in TABLES})
+    sql = _STATS_SQL.format(**{t: duckdb_files(table_files(folder, t)) for t in TABLES})
     with duckdb.connect(config={"memory_limit": limits.memory_limit, "threads": limits.threads}) as con:
         con.execute("SET temp_directory = ?", [str(temp)])
         con.execute("SET preserve_insertion_order = false")  # lets aggregates stream
@@ -139,9 +147,9 @@ def dask_frame(folder: Path) -> Any:
     import dask.dataframe as dd
 
     check_ingest(folder)
-    st = dd.read_parquet(_glob(folder, "statements"), columns=["subject_id", "property", "rank", "object_id"])
-    terms = dd.read_parquet(_glob(folder, "terms"), columns=["id"])
-    links = dd.read_parquet(_glob(folder, "sitelinks"), columns=["id", "sitelinks"])
+    st = dd.read_parquet(_literal(folder, "statements"), columns=["subject_id", "property", "rank", "object_id"])
+    terms = dd.read_parquet(_literal(folder, "terms"), columns=["id"])
+    links = dd.read_parquet(_literal(folder, "sitelinks"), columns=["id", "sitelinks"])
 
     as_value = st[st.object_id.notnull() & (st.object_id != st.subject_id)].object_id
     taking_part = dd.concat([st.subject_id.rename("id"), as_value.rename("id")]).to_frame()

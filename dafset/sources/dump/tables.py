@@ -16,6 +16,10 @@ amounts as decimal strings) so the dump, WDQS and the bundled sample render them
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
 import pyarrow as pa
 
 TABLES = ("statements", "terms", "sitelinks")
@@ -80,3 +84,46 @@ SCHEMAS = {"statements": STATEMENTS_SCHEMA, "terms": TERMS_SCHEMA, "sitelinks": 
 def shard_file(table: str, shard: int) -> str:
     """The path of one shard's file of ``table``, relative to the ingest folder."""
     return f"{table}/shard-{shard:05d}.parquet"
+
+
+_SHARD_NAME = re.compile(r"shard-\d{5}\.parquet")
+_GLOB_CHARS = re.compile(r"([\[\]*?])")
+
+
+def table_files(folder: Path, table: str) -> list[Path]:
+    """The shard files of ``table`` under ``folder``, listed, never globbed.
+
+    A user's folder name is data, not a pattern: ``q[1]/statements/shard-*.parquet`` given to
+    DuckDB or dask reads ``q1``'s tables. Every reader gets its files from here (sorted by shard)
+    and hands them over through :func:`literal_path` / :func:`duckdb_files`.
+    """
+    directory = folder / table
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if _SHARD_NAME.fullmatch(p.name) and p.is_file())
+
+
+def stats_files(folder: Path) -> list[Path]:
+    """The statistics' Parquet files: DuckDB's one file, or dask's folder of parts."""
+    stats = folder / STATS_FILE
+    if stats.is_file():
+        return [stats]
+    if stats.is_dir():
+        return sorted(p for p in stats.iterdir() if p.suffix == ".parquet" and p.is_file())
+    return []
+
+
+def literal_path(path: Path) -> str:
+    """``path`` as a file name that matches only itself in DuckDB and dask (fsspec).
+
+    Both expand ``* ? [ ]`` in every file name they read, even in an explicit list, and have no
+    escape character; a one-character class (``[[]``, ``[*]``) is the literal character.
+    """
+    return _GLOB_CHARS.sub(r"[\1]", str(path))
+
+
+def duckdb_files(paths: Iterable[Path]) -> str:
+    """A DuckDB list literal of file names for ``read_parquet({...})``: each one literal
+    (:func:`literal_path`) and quoted, so a folder name can neither glob nor end the string."""
+    quoted = ("'" + literal_path(p).replace("'", "''") + "'" for p in paths)
+    return "[" + ", ".join(quoted) + "]"

@@ -1,9 +1,9 @@
 -- Views over an ingest folder, created once per connection. {statements} {terms} {sitelinks} {stats}
--- are the folder's Parquet globs (filled by source.py; never user input).
-CREATE VIEW statements AS SELECT * FROM read_parquet('{statements}');
-CREATE VIEW terms AS SELECT * FROM read_parquet('{terms}');
-CREATE VIEW sitelinks AS SELECT * FROM read_parquet('{sitelinks}');
-CREATE VIEW stats AS SELECT * FROM read_parquet('{stats}');
+-- are lists of the folder's Parquet files (tables.duckdb_files: listed, quoted, never a glob).
+CREATE VIEW statements AS SELECT * FROM read_parquet({statements});
+CREATE VIEW terms AS SELECT * FROM read_parquet({terms});
+CREATE VIEW sitelinks AS SELECT * FROM read_parquet({sitelinks});
+CREATE VIEW stats AS SELECT * FROM read_parquet({stats});
 -- Truthy statements (WDQS' wdt: triples): the best non-deprecated rank of each (subject, property)
 -- group, and a value (somevalue / novalue carry no fact). Table macros, so that the relation (and
 -- item) filter is applied while scanning, before the ranks are compared: both are partition keys
