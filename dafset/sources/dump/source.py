@@ -270,8 +270,12 @@ class DumpSource:
             self._population = wanted
 
     def _id_batches(self, name: str, **params: Any) -> Iterator[pa.Array]:
-        """The first column of a query, as Arrow arrays of up to HASH_BATCH ids."""
-        for batch in self._cursor(name, **params).to_arrow_reader(HASH_BATCH):
+        """The first column of a query, as Arrow arrays of up to HASH_BATCH ids (streamed)."""
+        try:
+            reader = self.con.sql(sql_text(name), params=params).to_arrow_reader(HASH_BATCH)
+        except duckdb.Error as exc:
+            raise SourceError(f"{self.ingest_dir}: dump query sql/{name}.sql failed: {exc}") from exc
+        for batch in reader:
             yield batch.column(0)
 
 
