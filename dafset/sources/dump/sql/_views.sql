@@ -12,12 +12,13 @@ CREATE VIEW stats AS SELECT * FROM read_parquet({stats});
 -- Truthy statements (WDQS' wdt: triples): the best non-deprecated rank of each (subject, property)
 -- group, and a value (somevalue / novalue carry no fact). Table macros, so that the relation (and
 -- item) filter is applied while scanning, before the ranks are compared: both are partition keys
--- of the rank window, so filtering first gives the same rows.
+-- of the rank window, so filtering first gives the same rows. truthy_on partitions by the string id
+-- (a subject whose id has no key stays apart); truthy_of only meets keyed subjects.
 CREATE MACRO truthy_on(props) AS TABLE
 SELECT * EXCLUDE (level, best) FROM (
     SELECT *,
            CASE rank WHEN 'preferred' THEN 2 ELSE 1 END AS level,
-           max(CASE rank WHEN 'preferred' THEN 2 ELSE 1 END) OVER (PARTITION BY subject_key, property) AS best
+           max(CASE rank WHEN 'preferred' THEN 2 ELSE 1 END) OVER (PARTITION BY subject_id, property) AS best
     FROM statements
     WHERE property = ANY(props) AND rank <> 'deprecated'
 ) WHERE level = best AND value_type NOT IN ('somevalue', 'novalue');
