@@ -48,7 +48,7 @@ from dump_stats import replicate  # noqa: E402
 from dafset.hashing import stable_hash  # noqa: E402
 from dafset.sources.dump import source as dump_source  # noqa: E402
 from dafset.sources.dump.ingest import ingest_dump  # noqa: E402
-from dafset.sources.dump.layout import write_layout  # noqa: E402
+from dafset.sources.dump.layout import ROW_GROUP_ROWS, write_layout  # noqa: E402
 from dafset.sources.dump.sample_dump import write_sample_dump  # noqa: E402
 from dafset.sources.dump.stats import DuckLimits, duckdb_stats  # noqa: E402
 from dafset.sources.dump.tables import duckdb_files, table_files  # noqa: E402
@@ -169,6 +169,26 @@ def naive_lookup(folder: Path, items: list[str]) -> tuple[float, float]:
     return before_s, now_s
 
 
+def one_item_lookup(folder: Path, item: str) -> tuple[float, int]:
+    """The cost of a lookup that needs one row group: what every row group of the table adds to
+    each query (DuckDB visits each one to check its key range), and the table's row groups."""
+    from dafset.relations import load_relations
+    from dafset.sources.dump.layout import layout_files
+    from dafset.sources.dump.source import DumpSource
+    from dafset.sources.sample.source import SampleSource
+
+    relations = list(load_relations().ids)
+    dump = DumpSource(folder, SampleSource())
+    dump._rows("statement_history", items=[item], properties=relations)
+    times = []
+    for _ in range(5):
+        began = time.perf_counter()
+        dump._rows("statement_history", items=[item], properties=relations)
+        times.append(time.perf_counter() - began)
+    groups = sum(pq.ParquetFile(f).metadata.num_row_groups for f in layout_files(folder, "statements"))
+    return sorted(times)[2], groups
+
+
 def naive_hash(ids: list[str]) -> tuple[float, float]:
     """The population hashed once: stable_hash in Python (the old UDF's work) vs hashes.py."""
     from dafset.sources.dump.hashes import hash_keys
@@ -211,6 +231,7 @@ def one_size(base: Path, work: Path, copies: int, limits: DuckLimits) -> dict[st
         folder, random.Random(1).sample(population, 200)
     )
     row["hash_python_s"], row["hash_numpy_s"] = naive_hash(population)
+    row["one_item_s"], row["row_groups"] = one_item_lookup(folder, population[0])
     shutil.rmtree(folder / "statements")  # the layout and the build are done: keep the disk small
     return row
 
@@ -219,7 +240,7 @@ def report(rows: list[dict[str, Any]]) -> None:
     print(
         f"\n{'copies':>6} {'statements':>11} {'replicate':>9} {'stats':>7} {'layout':>7} {'build':>7} "
         f"{'query':>7} {'calls':>5} {'popul.':>7} {'hash':>6} {'hashed':>9} | {'batch before':>12} "
-        f"{'now':>6} | {'hash py':>7} {'numpy':>6}"
+        f"{'now':>6} | {'hash py':>7} {'numpy':>6} | {'1 item':>6} {'groups':>6}"
     )
     for r in rows:
         m = r["meter"]
@@ -227,11 +248,13 @@ def report(rows: list[dict[str, Any]]) -> None:
             f"{r['copies']:>6} {r['statements']:>11,} {r['replicate_s']:>8.1f}s {r['stats_s']:>6.1f}s "
             f"{r['layout_s']:>6.1f}s {r['build_s']:>6.1f}s {m.query_s:>6.2f}s {m.calls:>5} "
             f"{m.population_s:>6.2f}s {m.hash_s:>5.2f}s {m.hashed:>9,} | {r['lookup_before_s'] * 1e3:>10.0f}ms "
-            f"{r['lookup_now_s'] * 1e3:>4.0f}ms | {r['hash_python_s']:>6.2f}s {r['hash_numpy_s']:>5.2f}s"
+            f"{r['lookup_now_s'] * 1e3:>4.0f}ms | {r['hash_python_s']:>6.2f}s {r['hash_numpy_s']:>5.2f}s | "
+            f"{r['one_item_s'] * 1e3:>4.0f}ms {r['row_groups']:>6}"
         )
     print(
         "(query: wall time in DumpSource's answers, hashing excluded, population included; "
-        "batch: one truthy_facts lookup of 200 random items; hash: the population once, one thread)"
+        "batch: one truthy_facts lookup of 200 random items; hash: the population once, one thread; "
+        "1 item: a statement_history lookup of one item, groups: row groups of layout/statements)"
     )
 
 
@@ -244,7 +267,13 @@ def projection(rows: list[dict[str, Any]]) -> float:
     # lookups read at most one row group per wanted item and table: bounded by the batch, not the
     # dump. At this size a batch of 200 already touches most of its row groups; the full dump's
     # batches touch at most 200 each: counted as ≤ 2× the lookup time measured here
-    lookups_min = 2 * lookup_s / 60
+    # ...but every query also visits every row group's key range: the one-item lookup's growth
+    # between the two largest runs, per row group, times the full dump's row groups, every call
+    prev = rows[-2]
+    per_group = max(0.0, (big["one_item_s"] - prev["one_item_s"]) / (big["row_groups"] - prev["row_groups"]))
+    full_groups = FULL_STATEMENTS / ROW_GROUP_ROWS
+    visit_min = m.calls * per_group * (full_groups - big["row_groups"]) / 60
+    lookups_min = 2 * lookup_s / 60 + visit_min
     # the population aggregate reads every statement on the relations: linear, over 16 cores
     population_min = m.population_cpu_s * scale / CORES / 60
     # hashing: the ids hashed per population item, measured here, times ~110 M items, per core
@@ -260,7 +289,9 @@ def projection(rows: list[dict[str, Any]]) -> float:
         f"\nprojection, one build on the full dump ({FULL_STATEMENTS / 1e9:.1f} G statements, "
         f"{FULL_ITEMS / 1e6:.0f} M items) on {CORES} cores, from {big['copies']} copies "
         f"({big['statements']:,} statements; ×{scale:,.0f}):\n"
-        f"  lookups:    {m.calls} calls, {lookup_s:.1f} s here, bounded per batch: ≤ 2 × {lookup_s:.1f} s = {lookups_min:.1f} min\n"
+        f"  lookups:    {m.calls} calls, {lookup_s:.1f} s here, bounded per batch: ≤ 2 × {lookup_s:.1f} s, plus "
+        f"visiting row groups: {m.calls} calls × {per_group * 1e6:.1f} µs × {full_groups / 1e3:,.0f} k groups "
+        f"= {visit_min:.1f} min (one thread); {lookups_min:.1f} min\n"
         f"  population: {m.population_cpu_s:.1f} CPU-s × {scale:,.0f} / {CORES} cores = {population_min:.1f} min\n"
         f"  hashing:    {m.hashed / big['items']:.2f} hashes per item × {FULL_ITEMS / 1e6:.0f} M items × "
         f"{per_id * 1e6:.2f} µs / {CORES} cores = {hash_min:.1f} min\n"
