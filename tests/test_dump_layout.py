@@ -14,6 +14,7 @@ import pytest
 
 from dafset.errors import ConfigError
 from dafset.hashing import stable_hash
+from dafset.sources.dump import layout
 from dafset.sources.dump.layout import LAYOUT_DIR, LAYOUT_TABLES, ROW_GROUP_ROWS, layout_files, write_layout
 from dafset.sources.dump.source import DumpSource, sql_text
 from dafset.sources.dump.stats import DuckLimits, duckdb_stats
@@ -86,7 +87,10 @@ def _keys(path: Path, column: str) -> list[tuple[int, int, int]]:
     return out
 
 
-def test_every_table_is_its_shards_sorted_by_an_integer_id(folder: Path) -> None:
+def test_every_table_is_its_shards_sorted_by_an_integer_id(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(layout, "ROW_GROUPS_PER_FILE", 1)  # several files: their key ranges follow
     write_layout(folder, DuckLimits(memory_limit="256MB", threads=1, temp_directory=folder / "tmp"))
     assert not (folder / f".{LAYOUT_DIR}.partial").exists() and not (folder / f".{LAYOUT_DIR}.old").exists()
     for table in LAYOUT_TABLES:
@@ -97,6 +101,7 @@ def test_every_table_is_its_shards_sorted_by_an_integer_id(folder: Path) -> None
             ["subject_key", "object_key"] if table == "statements" else ["key"]
         )
         assert sorted(map(str, got.to_pylist())) == want, table
+        assert len(files) > 1
         groups = [g for f in files for g in _keys(f, KEY[table])]
         assert len(groups) > 1 and all(rows <= ROW_GROUP_ROWS for _, _, rows in groups)
         assert all(lo <= hi for lo, hi, _ in groups)

@@ -35,7 +35,9 @@ LAYOUT_DIR = "layout"
 LAYOUT_MANIFEST = "layout.json"
 LAYOUT_TABLES = ("statements", "terms", "sitelinks", "stats")
 ROW_GROUP_ROWS = 2048  # a point lookup decodes one row group per wanted item: keep them small
-ROW_GROUPS_PER_FILE = 4096  # ~8 M rows a file: footers stay small, files prune by their key range
+# 131,072 rows a file: DuckDB skips a file by its key range for less than it costs to visit each
+# of its row groups (measured: bench/dump_build.py, docs/dump-source.md)
+ROW_GROUPS_PER_FILE = 64
 KEYS_SQL = Path(__file__).resolve().parent / "sql" / "_keys.sql"
 
 # what each table gains and how it is ordered; the ids of the dump are Q- or P-ids
