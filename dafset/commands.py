@@ -293,9 +293,11 @@ def dump_stats(
         str | None, typer.Option(help="--engine dask: a scheduler address (default: a LocalCluster).")
     ] = None,
 ) -> None:
-    """Global per-entity statistics (frequency, in/out degree, sitelinks) -> stats/entities.parquet."""
+    """Global per-entity statistics (frequency, in/out degree, sitelinks) -> stats/entities.parquet,
+    then the lookup layout that `--source dump` reads (layout/: the tables sorted by id, DuckDB)."""
     import duckdb
 
+    from dafset.sources.dump.layout import write_layout
     from dafset.sources.dump.stats import DuckLimits, dask_stats, duckdb_stats
 
     try:
@@ -309,6 +311,8 @@ def dump_stats(
                 report = dask_stats(folder)
         else:
             raise DafsetError(f"--engine: expected 'duckdb' or 'dask', got {engine!r}")
+        typer.echo(f"{report['engine']}: {report['rows']} entities in {report['seconds']:.1f} s")
+        layout = write_layout(folder, DuckLimits(memory_limit=memory_limit))
     except DafsetError as exc:
         _fail(exc)
         return
@@ -318,4 +322,5 @@ def dump_stats(
     except OSError as exc:
         _fail(_path_error(exc), name_options=False)
         return
-    typer.echo(f"{report['engine']}: {report['rows']} entities in {report['seconds']:.1f} s")
+    rows = ", ".join(f"{t} {r['rows']}" for t, r in layout["tables"].items())
+    typer.echo(f"layout: {rows} rows sorted by id in {layout['seconds']:.1f} s")

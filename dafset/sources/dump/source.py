@@ -14,7 +14,7 @@ pool of all items having the relations, and the global distributions of frequenc
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from functools import cache
@@ -22,21 +22,17 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from dafset.errors import ConfigError, SourceError
-from dafset.hashing import stable_hash
 from dafset.ids import check_items, check_properties
 from dafset.source import PageViews, RecentChange, Source, StatementAddition
+from dafset.sources.dump.hashes import hash_keys, hex_of
 from dafset.sources.dump.integrity import verify_ingest, verify_stats
+from dafset.sources.dump.layout import LAYOUT_TABLES, check_layout, layout_files
 from dafset.sources.dump.stats import check_ingest
-from dafset.sources.dump.tables import (
-    INGEST_MANIFEST,
-    TABLES,
-    duckdb_files,
-    stats_files,
-    table_files,
-)
+from dafset.sources.dump.tables import INGEST_MANIFEST, duckdb_files
 from dafset.sources.sample.values import wdqs_time
 
 SQL_DIR = Path(__file__).resolve().parent / "sql"
@@ -59,6 +55,14 @@ VALUED_QUERIES = {
 }
 # Questions about history and page views: the dump is one state, so another source answers them.
 DELEGATED_QUERIES = frozenset({"modified_items"})
+CONNECTION = {  # SET on each connection
+    "enable_progress_bar": "false",
+    "parquet_metadata_cache": "true",  # each file's footer (its row groups' key ranges) read once
+    # a join's key list (up to this many keys) becomes a filter the scan checks against every
+    # row group's min/max key: a batch of 200 items (SPARQL_BATCH) reads only their row groups
+    "dynamic_or_filter_threshold": 1024,
+}
+HASH_BATCH = 1 << 20  # population ids fetched and hashed at a time
 
 
 @cache
@@ -113,18 +117,20 @@ class DumpSource:
 
     def __init__(self, ingest_dir: Path, delegate: Source, *, memory_limit: str = "2GB") -> None:
         check_ingest(ingest_dir)
-        # the whole ingest that ingest.json describes, and statistics computed from that very ingest
-        verify_stats(ingest_dir, verify_ingest(ingest_dir))
+        # the whole ingest that ingest.json describes, and statistics and a layout made from it
+        manifest = verify_ingest(ingest_dir)
+        verify_stats(ingest_dir, manifest)
+        check_layout(ingest_dir, manifest)
         self.ingest_dir = ingest_dir
         self.delegate = delegate
         self.endpoint = f"duckdb:{ingest_dir.resolve()} ({self._dump_name()}) + {delegate.endpoint}"
         self.con = duckdb.connect(config={"memory_limit": memory_limit})
-        files = {t: duckdb_files(table_files(ingest_dir, t)) for t in TABLES}
-        files["stats"] = duckdb_files(stats_files(ingest_dir))  # DuckDB's one file, or dask's parts
-        views = sql_text("_views").format(**files)
-        self.con.execute(views)
-        varchar = duckdb.sqltype("VARCHAR")
-        self.con.create_function("stable_hash", _hash_pairs, [varchar, varchar], varchar, type="arrow")
+        for option, value in CONNECTION.items():
+            self.con.execute(f"SET {option} = {value}")
+        self.con.execute(sql_text("_keys"))
+        files = {t: duckdb_files(layout_files(ingest_dir, t)) for t in LAYOUT_TABLES}
+        self.con.execute(sql_text("_views").format(**files))
+        self._population: tuple[str, ...] | None = None  # the relations of the temp table
 
     def _dump_name(self) -> str:
         manifest = self.ingest_dir / INGEST_MANIFEST
@@ -134,13 +140,16 @@ class DumpSource:
         return str(data.get("dump") or data.get("path") or "dump")
 
     def _rows(self, name: str, **params: Any) -> list[dict[str, Any]]:
+        cursor = self._cursor(name, **params)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+
+    def _cursor(self, name: str, **params: Any) -> duckdb.DuckDBPyConnection:
         try:
-            cursor = self.con.execute(sql_text(name), params)
+            return self.con.execute(sql_text(name), params)
         except duckdb.Error as exc:  # e.g. a folder ingested by an older version (a missing column)
             first = str(exc).strip().splitlines()[0]
             raise SourceError(f"{self.ingest_dir}: dump query sql/{name}.sql failed: {first}") from exc
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
 
     # -- the Source contract -------------------------------------------------------------------
 
@@ -237,36 +246,51 @@ class DumpSource:
     # -- GlobalLongTail (dafset.properties.long_tail) ------------------------------------------
 
     def long_tail_pool(self, relations: Sequence[str], size: int, salt: str) -> list[str]:
-        """``size`` items drawn uniformly from all items having the relations (stable hash)."""
-        rows = self._rows("long_tail_pool", properties=check_properties(relations), salt=salt, limit=size)
-        return sorted(r["item"] for r in rows)
+        """``size`` items drawn uniformly from all items having the relations: the smallest
+        ``stable_hash(salt, id)`` (computed in numpy, a running top ``size`` per fetched batch)."""
+        self._use_population(relations)
+        best_keys, best_ids = np.empty(0, np.uint64), pa.array([], pa.string())
+        for ids in self._id_batches("long_tail_pool"):
+            keys = np.concatenate([best_keys, hash_keys(salt, ids)])
+            ids = pa.concat_arrays([best_ids, ids.cast(pa.string())])
+            if len(keys) > size:
+                keep = np.argpartition(keys, size - 1)[:size] if size else np.empty(0, np.int64)
+                keys, ids = keys[keep], ids.take(pa.array(keep))
+            best_keys, best_ids = keys, ids
+        return sorted(best_ids.to_pylist())
 
     def long_tail_histogram(self, relations: Sequence[str], criterion: str) -> list[tuple[int, int]]:
         """The criterion's global distribution: (value, number of items), by value."""
-        rows = self._rows("long_tail_histogram", properties=check_properties(relations), criterion=criterion)
+        self._use_population(relations)
+        rows = self._rows("long_tail_histogram", criterion=criterion)
         return [(int(r["value"]), int(r["n"])) for r in rows]
 
     def long_tail_tie_cutoff(
         self, relations: Sequence[str], criterion: str, value: int, k: int, salt: str
     ) -> str | None:
         """The ``k``-th smallest stable hash among the items whose criterion equals ``value``."""
-        rows = self._rows(
-            "long_tail_tie_cutoff",
-            properties=check_properties(relations),
-            criterion=criterion,
-            value=value,
-            salt=salt,
-            k=k,
-        )
-        return rows[0]["h"] if rows else None
+        self._use_population(relations)
+        batches = self._id_batches("long_tail_tie_cutoff", criterion=criterion, value=value)
+        tied = np.concatenate([np.empty(0, np.uint64), *(hash_keys(salt, ids) for ids in batches)])
+        if not 0 < k <= len(tied):
+            return None
+        return hex_of(np.partition(tied, k - 1)[k - 1])
 
+    def _use_population(self, relations: Sequence[str]) -> None:
+        """The population temp table (``sql/_population.sql``), computed once per relation set."""
+        wanted = tuple(check_properties(relations))
+        if self._population != wanted:
+            self._cursor("_population", properties=list(wanted))
+            self._population = wanted
 
-def _hash_pairs(salts: pa.Array, qids: pa.Array) -> pa.Array:
-    """``stable_hash(salt, id)`` for a vector of rows (an Arrow UDF: one call per vector, not per
-    row; about 3 µs per item here, so some minutes for a pool over 100 M items)."""
-    return pa.array(
-        [stable_hash(s, q) for s, q in zip(salts.to_pylist(), qids.to_pylist(), strict=True)], pa.string()
-    )
+    def _id_batches(self, name: str, **params: Any) -> Iterator[pa.Array]:
+        """The first column of a query, as Arrow arrays of up to HASH_BATCH ids (streamed)."""
+        try:
+            reader = self.con.sql(sql_text(name), params=params).to_arrow_reader(HASH_BATCH)
+        except duckdb.Error as exc:
+            raise SourceError(f"{self.ingest_dir}: dump query sql/{name}.sql failed: {exc}") from exc
+        for batch in reader:
+            yield batch.column(0)
 
 
 def _checked(values: dict[str, Any]) -> dict[str, Any]:

@@ -2,4 +2,4 @@
 -- Parameters: $items. An item the dump does not hold counts 0, as in the SPARQL query.
 SELECT i.item, coalesce(s.in_degree, 0) AS inDegree
 FROM (SELECT DISTINCT unnest($items) AS item) AS i
-LEFT JOIN (SELECT * FROM stats WHERE id = ANY($items)) AS s ON s.id = i.item
+LEFT JOIN (SELECT * FROM stats WHERE key IN (SELECT id_key(unnest($items)))) AS s ON s.id = i.item

@@ -2,4 +2,4 @@
 -- per alias as the SPARQL query does). Parameters: $items.
 SELECT i.item, t.label, t.aliases
 FROM (SELECT DISTINCT unnest($items) AS item) AS i
-LEFT JOIN (SELECT * FROM terms WHERE id = ANY($items)) AS t ON t.id = i.item
+LEFT JOIN (SELECT * FROM terms WHERE key IN (SELECT id_key(unnest($items)))) AS t ON t.id = i.item

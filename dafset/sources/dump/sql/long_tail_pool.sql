@@ -1,8 +1,4 @@
--- The long-tail candidate pool at scale: a uniform sample of ALL items having a truthy statement on
--- the relations, chosen by a stable hash of (salt, id) (dafset.hashing.stable_hash), never by id
--- order. Parameters: $properties, $salt, $limit.
-SELECT item FROM (
-    SELECT DISTINCT subject_id AS item FROM truthy_on($properties) WHERE subject_id LIKE 'Q%'
-)
-ORDER BY stable_hash($salt, item)
-LIMIT $limit
+-- The long-tail candidate pool at scale draws from every item of the population (_population.sql)
+-- by the stable hash of (salt, id); source.py hashes these ids in numpy (hashes.py: bit-identical
+-- to dafset.hashing.stable_hash; DuckDB has no BLAKE2b) and keeps the smallest. No parameters.
+SELECT 'Q' || key AS item FROM population
