@@ -9,14 +9,17 @@ prints their largest disagreement (it should be ~1e-5 in fp32).
     python bench/scoring.py --model /tmp/toy     # the TOY model from `dafset toy-model`
     python bench/scoring.py --random-llama-7b --device cuda   # GPU: tokens/s and MFU
 
-``--random-llama-7b`` builds a randomly initialised Llama-2-7B-shaped model in bf16 (no download)
-and reports model FLOPs utilisation = 2 * params * tokens/s / peak, with ``--peak-tflops``
-defaulting to the H200's ~989 dense bf16 TFLOP/s.
+Every run measures the machine's own matmul peak (``dafset.lm.throughput``, same threads and
+dtype) and prints model FLOPs utilisation (MFU) against it; ``--random-llama-7b`` builds a randomly
+initialised Llama-2-7B-shaped model in bf16 (no download), and on a GPU the share of the data
+sheet's peak (``--peak-tflops``, default the H200's ~989 dense bf16 TFLOP/s) is printed too.
+The last line is machine-readable: ``scoring: tokens_per_s=... mfu=... peak_gflops=...``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 import time
@@ -31,6 +34,7 @@ from dafset.lm.batching import bos_to_prepend  # noqa: E402
 from dafset.lm.corpus import sample_triples  # noqa: E402
 from dafset.lm.entities import entity_texts  # noqa: E402
 from dafset.lm.score import LikelihoodScorer, ScoreItem, SpanScore, span_tokens  # noqa: E402
+from dafset.lm.throughput import mfu, model_flops_per_token, peak_matmul_flops  # noqa: E402
 
 H200_BF16_DENSE_TFLOPS = 989.0
 
@@ -117,14 +121,6 @@ def random_llama_7b(items: list[ScoreItem], device: torch.device):
     return model.eval(), tokenizer
 
 
-def matmul_params(model) -> int:
-    """Parameters that take part in matmuls (the input embedding is a lookup, not a matmul)."""
-    embedding = model.get_input_embeddings().weight
-    total = sum(p.numel() for p in model.parameters())
-    tied = model.get_output_embeddings() is not None and model.get_output_embeddings().weight is embedding
-    return total if tied else total - embedding.numel()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -171,6 +167,7 @@ def main() -> None:
         max_tokens_per_batch=args.max_tokens_per_batch or "auto",
     )
     scorer.score(items[:8])  # warm-up (allocator, kernels), not timed
+    peak = peak_matmul_flops(str(device), dtype)
     naive_scores(model, tokenizer, items[:8])
     naive_items = items[: args.naive_n] if args.naive_n else items
 
@@ -204,14 +201,31 @@ def main() -> None:
     )
     print(f"speed-up   : {stats.tokens_per_s / naive_tps:.1f}x (tokens of the input sentences per second)")
     print(f"max |naive - batched| summed log-prob: {diff:.2e}")
-    if device.type == "cuda" or args.random_llama_7b:
-        params = matmul_params(model)
-        achieved = 2 * params * stats.model_tokens_per_s  # FLOPs actually spent
-        print(
-            f"MFU        : 2 x {params / 1e9:.2f} B params x {stats.model_tokens_per_s:.0f} model tokens/s = "
-            f"{achieved / 1e12:.1f} TFLOP/s = {100 * achieved / (args.peak_tflops * 1e12):.1f}% "
-            f"of {args.peak_tflops:.0f} TFLOP/s peak"
-        )
+    print_mfu(model, stats, max(peak, peak_matmul_flops(str(device), dtype)), args, device)
+
+
+def print_mfu(model, stats, peak: float, args, device: torch.device) -> None:
+    """Tokens/s as a share of the machine's own measured matmul peak (and of the data sheet on GPU).
+
+    MFU counts the model FLOPs of the input sentences (what a plain forward pass over each whole
+    sentence needs); the scorer skips some of them (text after the span, shared contexts, logits
+    off the span), so the FLOPs it actually spends per second are printed as well."""
+    context = stats.input_tokens / max(1, stats.sequences) / 2  # mean attended positions, causal
+    per_token = model_flops_per_token(model, context)
+    used = mfu(stats.tokens_per_s, per_token, peak)
+    spent = mfu(stats.model_tokens_per_s, per_token, peak)
+    print(
+        f"peak       : {peak / 1e9:.1f} GFLOP/s measured ({args.threads} thread(s), 2048^3 matmul, "
+        f"{next(model.parameters()).dtype}); load average {os.getloadavg()[0]:.2f}"
+    )
+    print(
+        f"MFU        : {stats.tokens_per_s:.0f} tokens/s x {per_token / 1e9:.3f} GFLOP/token = "
+        f"{used:.1%} of the measured peak (FLOPs spent: {spent:.1%})"
+    )
+    if device.type == "cuda":
+        sheet = args.peak_tflops * 1e12
+        print(f"MFU (sheet): {mfu(stats.tokens_per_s, per_token, sheet):.1%} of {args.peak_tflops:.0f} TFLOP/s")
+    print(f"scoring: tokens_per_s={stats.tokens_per_s:.1f} mfu={used:.3f} peak_gflops={peak / 1e9:.1f}")
 
 
 if __name__ == "__main__":

@@ -143,6 +143,7 @@ def build_dafset(
     sizes: dict[str, int] | None = None,
     model: str | None = None,
     device: str | None = None,
+    threads: int | None = None,
     endpoint: str | None = None,
     window_days: int = 7,
     seed: int = 0,
@@ -157,6 +158,7 @@ def build_dafset(
 
     snapshot: ISO date; default the sample's as-of date (source=sample) or the scheduled day.
     sizes: upper bounds per property, e.g. {"recent": 50, "popular": 50, "long_tail": 60, "robust": 30}.
+    threads: torch CPU threads for the LLM stages; default the free physical cores (dafset.lm.threads).
     endpoint: a SPARQL endpoint overriding DAFSET_SPARQL_ENDPOINT (source=live).
     dump_dir: source=dump: a folder of `dafset ingest-dump` + `dafset dump-stats` (flow ingest-dump);
     page views and revisions then come from ``dump_delegate``.
@@ -183,6 +185,7 @@ def build_dafset(
         seed=seed,
         model=model,
         device=device,
+        threads=threads,
         previous=None if previous in (None, NO_PREVIOUS) else Path(previous),
         use_previous=previous != NO_PREVIOUS,
         figures=figures,

@@ -23,14 +23,18 @@ PrefixWriter = Callable[[list[dict[str, Any]], str], list[dict[str, Any]]]
 
 
 @cache
-def _load(model: str, device: str | None) -> tuple[Any, Any]:
+def _load(model: str, device: str | None, threads: int | None) -> tuple[Any, Any]:
     from dafset.lm.load import load_causal_lm
+    from dafset.lm.threads import use_threads
 
+    use_threads(threads)
     return load_causal_lm(model, device=device)
 
 
 def _model_report(cfg: BuildConfig) -> dict[str, Any]:
-    model, _ = _load(cfg.model, cfg.device)
+    import torch
+
+    model, _ = _load(cfg.model, cfg.device, cfg.threads)
     toy = bool(getattr(model.config, "dafset_toy", False))
     return {
         "model": cfg.model,
@@ -39,6 +43,7 @@ def _model_report(cfg: BuildConfig) -> dict[str, Any]:
         "device": str(model.device),
         "dtype": str(model.dtype),
         "parameters": sum(p.numel() for p in model.parameters()),
+        "threads": torch.get_num_threads(),
     }
 
 
@@ -52,7 +57,7 @@ def likelihood_scores(
     from dafset.lm.entities import entity_texts, score_entities, summed
     from dafset.lm.score import LikelihoodScorer
 
-    model, tokenizer = _load(cfg.model, cfg.device)
+    model, tokenizer = _load(cfg.model, cfg.device, cfg.threads)
     scorer = LikelihoodScorer(model, tokenizer)
     # a seeded, stable subset of the pool: the criterion's reference distribution, at a bounded cost
     subjects = set(
@@ -79,7 +84,7 @@ def prefix_writer(cfg: BuildConfig) -> tuple[PrefixWriter | None, Callable[[], d
         return None, dict
     from dafset.lm.generate import PrefixGenerator, PrefixRequest
 
-    model, tokenizer = _load(cfg.model, cfg.device)
+    model, tokenizer = _load(cfg.model, cfg.device, cfg.threads)
     generator = PrefixGenerator(model, tokenizer, seed=cfg.seed)
 
     def write(samples: list[dict[str, Any]], criterion: str) -> list[dict[str, Any]]:
