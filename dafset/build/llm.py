@@ -12,6 +12,7 @@ from typing import Any
 from dafset.build.robust import locality_answers
 from dafset.config import BuildConfig
 from dafset.hashing import stable_order
+from dafset.publish.progress import stage
 
 log = logging.getLogger("dafset.build")
 
@@ -34,12 +35,18 @@ def _load(model: str, device: str | None, threads: int | None) -> tuple[Any, Any
 def _model_report(cfg: BuildConfig) -> dict[str, Any]:
     import torch
 
+    from dafset.lm.gguf import read_provenance
+    from dafset.lm.load import check_model_dir
+
     model, _ = _load(cfg.model, cfg.device, cfg.threads)
     toy = bool(getattr(model.config, "dafset_toy", False))
     return {
         "model": cfg.model,
         "model_is_toy": toy,
         "model_note": "a TOY model trained offline on the bundled sample; not for research" if toy else None,
+        # where the weights came from (name, source and checksum, licence, quantisation), for a
+        # folder written by `dafset fetch-model`; None for other folders
+        "model_provenance": read_provenance(check_model_dir(cfg.model)),
         "device": str(model.device),
         "dtype": str(model.dtype),
         "parameters": sum(p.numel() for p in model.parameters()),
@@ -67,7 +74,9 @@ def likelihood_scores(
     texts = entity_texts(chosen, role="subject", max_statements=STATEMENTS_PER_ENTITY)
     # the log-probability of the entity (summed over its tokens): per-token means reward rare names
     # split into easy pieces, and on the toy they do not follow how often an entity was seen
-    scores = summed(score_entities(scorer, texts))
+    with stage("likelihood", total=sum(len(t.items) for t in texts)) as progress:
+        scorer.on_batch = lambda rows, tokens: progress.advance(rows, tokens=tokens)
+        scores = summed(score_entities(scorer, texts))
     report = {
         **_model_report(cfg),
         "likelihood": {"entities": len(texts), "scored": len(scores), **scorer.stats.as_dict()},
@@ -111,7 +120,9 @@ def prefix_writer(cfg: BuildConfig) -> tuple[PrefixWriter | None, Callable[[], d
             )
             for s in samples
         ]
-        made = generator.context(requests) if criterion == "context" else generator.sentiment(requests)
+        with stage(f"prefixes ({criterion})") as progress:
+            generator.on_step = lambda finished, tokens: progress.advance(finished, tokens=tokens)
+            made = generator.context(requests) if criterion == "context" else generator.sentiment(requests)
         return [{**s, "prefix": made[s["id"]]} for s in samples if s["id"] in made]
 
-    return write, lambda: {"prefixes": generator.stats.as_dict()}
+    return write, lambda: {"prefixes": generator.stats.as_dict(), "generation": generator.throughput.as_dict()}

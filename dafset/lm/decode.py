@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from dafset.lm.sampling import RowSampler
 
-# on_step(live_rows, new_tokens_this_step): progress and rates for the caller.
+# on_step(rows finished, new tokens) after each step: progress and rates for the caller.
 StepHook = Callable[[int, int], None]
 
 
@@ -104,9 +104,10 @@ def decode(
             tokens = state.next_tokens(logits)
             for row, token in zip(state.rows, tokens.tolist(), strict=True):
                 produced[row].append(token)
+            finished = [_done(produced[r], limits) for r in state.rows]
             if on_step is not None:
-                on_step(len(state.rows), len(state.rows))
-            if not state.keep([_done(produced[r], limits) for r in state.rows], tokens):
+                on_step(sum(finished), len(finished))
+            if not state.keep(finished, tokens):
                 break
             out = model(
                 input_ids=state.last[:, None],

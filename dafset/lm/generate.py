@@ -126,7 +126,7 @@ class PrefixGenerator:
         self.sentiment_template = sentiment_template
         self.stats = PrefixStats()
         self.throughput = DecodeStats()
-        self.on_step = on_step  # (live rows, new tokens) after each decoding step: progress
+        self.on_step = on_step  # (rows finished, new tokens) after each decoding step: progress
         self._stops: frozenset[int] | None = None
         self._bos = bos_to_prepend(tokenizer)
         pad = tokenizer.pad_token_id
@@ -204,10 +204,10 @@ class PrefixGenerator:
             self._stops = stop_token_ids(self.tokenizer)
         return self._stops
 
-    def _count(self, rows: int, tokens: int) -> None:
+    def _count(self, finished: int, tokens: int) -> None:
         self.throughput.new_tokens += tokens
         if self.on_step is not None:
-            self.on_step(rows, tokens)
+            self.on_step(finished, tokens)
 
     # -- internals -------------------------------------------------------------------------------
 
