@@ -69,13 +69,13 @@ def measure_scorer(model, tokenizer, items, peak: float) -> dict[str, float]:
     scorer.stats = type(scorer.stats)()
     scorer.score(items)
     stats = scorer.stats
-    per_token = model_flops_per_token(model, stats.input_tokens / max(1, stats.sequences) / 2)
-    return {
+    per_token = model_flops_per_token(model, stats.model_tokens / max(1, stats.sequences) / 2)
+    return {  # mfu: FLOPs of the tokens run (see bench/scoring.py); effective: of the input tokens
         "tokens_per_s": stats.tokens_per_s,
         "model_tokens_per_s": stats.model_tokens_per_s,
         "gflop_per_token": per_token / 1e9,
-        "mfu": mfu(stats.tokens_per_s, per_token, peak),
-        "mfu_spent": mfu(stats.model_tokens_per_s, per_token, peak),
+        "mfu": mfu(stats.model_tokens_per_s, per_token, peak),
+        "effective_mfu": mfu(stats.tokens_per_s, per_token, peak),
     }
 
 
