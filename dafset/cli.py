@@ -31,6 +31,7 @@ def _register() -> None:
         lm_commands = None
     if lm_commands is not None:
         app.command("toy-model")(lm_commands.toy_model)
+        app.command("fetch-model")(lm_commands.fetch_model)
     try:
         from dafset.trainer import commands as trainer_commands
     except ImportError:

@@ -76,6 +76,14 @@ def build(
     device: Annotated[
         str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda when present).")
     ] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            help="torch CPU threads for the LLM stages. Default: the physical cores free for this "
+            "process (affinity, cgroup quota, minus the load of others; at most 8): extra threads on "
+            "busy cores make every matmul wait for the slowest one."
+        ),
+    ] = None,
     endpoint: Annotated[
         str | None, typer.Option(help="SPARQL endpoint for --source live (sets DAFSET_SPARQL_ENDPOINT).")
     ] = None,
@@ -133,6 +141,7 @@ def build(
             seed=seed,
             model=model,
             device=device,
+            threads=threads,
             previous=None if previous in (None, NO_PREVIOUS) else Path(previous).expanduser(),
             use_previous=previous != NO_PREVIOUS,
             figures=figures,

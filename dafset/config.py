@@ -66,6 +66,7 @@ class BuildConfig:
     seed: int = 0
     model: str | None = None  # a local causal LM path: enables likelihood + context/sentiment
     device: str | None = None
+    threads: int | None = None  # torch CPU threads; None: free physical cores (dafset.lm.threads)
     previous: Path | None = None  # an earlier snapshot dir (default: the newest one under out)
     use_previous: bool = True  # False: no previous snapshot witnesses recency (--previous none)
     figures: bool = True
@@ -81,6 +82,8 @@ class BuildConfig:
             raise ConfigError(
                 f"long_tail_quantile: expected a value in (0, 1), got {self.long_tail_quantile}"
             )
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"threads: expected a count >= 1, got {self.threads}")
         if abs(sum(self.split_ratios) - 1) > 1e-6 or len(self.split_ratios) != 3:
             raise ConfigError(f"split_ratios: three values summing to 1 expected, got {self.split_ratios}")
         if self.snapshot < WIKIDATA_LAUNCH:

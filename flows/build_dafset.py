@@ -155,6 +155,7 @@ def build_dafset(
     sizes: dict[str, int] | None = None,
     model: str | None = None,
     device: str | None = None,
+    threads: int | None = None,
     endpoint: str | None = None,
     contact: str | None = None,
     window_days: int = 7,
@@ -170,6 +171,7 @@ def build_dafset(
 
     snapshot: ISO date; default the sample's as-of date (source=sample) or the scheduled day.
     sizes: upper bounds per property, e.g. {"recent": 50, "popular": 50, "long_tail": 60, "robust": 30}.
+    threads: torch CPU threads for the LLM stages; default the free physical cores (dafset.lm.threads).
     endpoint: a SPARQL endpoint overriding DAFSET_SPARQL_ENDPOINT (source=live).
     contact: your e-mail or web page for Wikimedia's User-Agent policy, overriding DAFSET_CONTACT
     (a live run without either stops before its first request).
@@ -200,6 +202,7 @@ def build_dafset(
         seed=seed,
         model=model,
         device=device,
+        threads=threads,
         previous=None if previous in (None, NO_PREVIOUS) else Path(previous),
         use_previous=previous != NO_PREVIOUS,
         figures=figures,

@@ -26,7 +26,7 @@ def toy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def built(toy: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dafset-llm")
-    args = ["build", "--source", "sample", "--model", str(toy), "--out", str(out), "--no-figures"]
+    args = ["build", "--source", "sample", "--model", str(toy), "--out", str(out), "--no-figures", "--threads", "1"]
     sizes = ["--recent", "40", "--popular", "40", "--long-tail", "90", "--robust", "60"]
     result = CliRunner().invoke(app, args + sizes)
     assert result.exit_code == 0, result.output
@@ -55,6 +55,9 @@ def test_long_tail_has_the_likelihood_criterion(built: Path) -> None:
     assert sum(validation["bucket_shares"].values()) == pytest.approx(1.0)
     assert 0 <= validation["fact_accuracy"]["all"] <= 1
     assert manifest["llm"]["model_is_toy"] is True and "TOY" in manifest["llm"]["model_note"].upper()
+    assert manifest["llm"]["model_provenance"] is None  # only `dafset fetch-model` folders carry one
+    assert manifest["llm"]["threads"] == 1  # --threads
+    assert manifest["llm"]["generation"]["new_tokens"] > 0
 
 
 def test_robust_has_context_and_paired_sentiment_prefixes(built: Path) -> None:

@@ -90,3 +90,37 @@ def test_a_device_this_machine_lacks_is_one_line(saved: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_causal_lm(saved, device=missing)
     assert "\n" not in str(info.value) and missing in str(info.value)
+
+
+def test_a_hub_id_missing_from_the_cache_is_downloaded_safetensors_only(
+    saved: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The download itself needs a network (CI has none); what we ask of it is checked here, with
+    huggingface_hub's snapshot_download answering from a local folder."""
+    import huggingface_hub
+
+    from dafset.lm import load as load_module
+
+    calls: list[dict] = []
+
+    def snapshot_download(name: str, **kwargs) -> str:
+        calls.append({"name": name, **kwargs})
+        if kwargs.get("local_files_only"):
+            raise huggingface_hub.utils.LocalEntryNotFoundError("not cached")
+        return str(saved)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    model, _ = load_causal_lm("someone/tiny-gpt2")
+    assert model.config.n_layer == 2
+    assert [c.get("local_files_only", False) for c in calls[:2]] == [True, False]
+    patterns = calls[1]["allow_patterns"]
+    assert patterns == load_module.HUB_FILES
+    assert not any(p.endswith((".bin", ".py", ".pt")) for p in patterns)
+
+
+def test_a_path_that_is_not_a_hub_id_never_reaches_the_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda *a, **k: pytest.fail("hub asked"))
+    with pytest.raises(ConfigError, match="not a local directory"):
+        load_causal_lm(tmp_path / "nested" / "no-such-model")

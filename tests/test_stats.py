@@ -88,6 +88,27 @@ def test_stage_plain_logs_start_progress_and_done() -> None:
     assert lines[-1].startswith("[dafset] harvest recent: done 4/4 (100%) in ")
 
 
+def test_stage_reports_items_and_tokens_per_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dafset.publish import progress
+
+    clock = [100.0]
+    monkeypatch.setattr(progress.time, "monotonic", lambda: clock[0])
+    out = io.StringIO()
+    with stage("score likelihood", total=40, mode="plain", stream=out, log_every_s=0) as s:
+        clock[0] = 102.0
+        s.advance(10, tokens=500)
+        clock[0] = 104.0
+        s.advance(10, tokens=700)
+    lines = out.getvalue().splitlines()
+    assert lines[1].endswith("10/40 (25%) (2.0s, 5.0 items/s, 250 tokens/s)")
+    assert lines[-1].endswith("done 20/40 (50%) in 4.0s, 5.0 items/s, 300 tokens/s")
+    rich = io.StringIO()
+    with stage("generate", total=4, mode="rich", stream=rich) as s:
+        clock[0] = 106.0
+        s.advance(4, tokens=40)
+    assert "tokens/s" in rich.getvalue()
+
+
 def test_stage_plain_reports_failure_and_reraises() -> None:
     out = io.StringIO()
     with pytest.raises(ValueError), stage("score", mode="plain", stream=out):

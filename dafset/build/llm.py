@@ -15,6 +15,7 @@ from dafset.hashing import stable_order
 from dafset.ids import chunks, is_item
 from dafset.properties.facts import SPARQL_BATCH, distinct
 from dafset.properties.long_tail import RARE_KEY
+from dafset.publish.progress import stage
 from dafset.relations import RelationSet
 from dafset.source import Source
 
@@ -28,22 +29,33 @@ PrefixWriter = Callable[[list[dict[str, Any]], str], list[dict[str, Any]]]
 
 
 @cache
-def _load(model: str, device: str | None) -> tuple[Any, Any]:
+def _load(model: str, device: str | None, threads: int | None) -> tuple[Any, Any]:
     from dafset.lm.load import load_causal_lm
+    from dafset.lm.threads import use_threads
 
+    use_threads(threads)
     return load_causal_lm(model, device=device)
 
 
 def _model_report(cfg: BuildConfig) -> dict[str, Any]:
-    model, _ = _load(cfg.model, cfg.device)
+    import torch
+
+    from dafset.lm.gguf import read_provenance
+    from dafset.lm.load import check_model_dir
+
+    model, _ = _load(cfg.model, cfg.device, cfg.threads)
     toy = bool(getattr(model.config, "dafset_toy", False))
     return {
         "model": cfg.model,
         "model_is_toy": toy,
         "model_note": "a TOY model trained offline on the bundled sample; not for research" if toy else None,
+        # where the weights came from (name, source and checksum, licence, quantisation), for a
+        # folder written by `dafset fetch-model`; None for other folders
+        "model_provenance": read_provenance(check_model_dir(cfg.model)),
         "device": str(model.device),
         "dtype": str(model.dtype),
         "parameters": sum(p.numel() for p in model.parameters()),
+        "threads": torch.get_num_threads(),
     }
 
 
@@ -61,7 +73,7 @@ def likelihood_scores(
 
     # only candidates a real popularity signal shows rare can be chosen: score those alone
     facts = [f for f in facts if f.get(RARE_KEY, True)]
-    model, tokenizer = _load(cfg.model, cfg.device)
+    model, tokenizer = _load(cfg.model, cfg.device, cfg.threads)
     scorer = LikelihoodScorer(model, tokenizer)
     # a seeded, stable subset of the pool: the criterion's reference distribution, at a bounded cost
     subjects = set(
@@ -69,7 +81,9 @@ def likelihood_scores(
     )
     chosen = [f for f in facts if f["subject_id"] in subjects]
     probes = fact_probes(chosen, max_facts=FACTS_PER_ENTITY)
-    knowledge = score_knowledge(scorer, probes)
+    with stage("likelihood") as progress:  # rows: each fact is scored with its subject and with X
+        scorer.on_batch = lambda rows, tokens: progress.advance(rows, tokens=tokens)
+        knowledge = score_knowledge(scorer, probes)
     scores = {q: k.pmi for q, k in knowledge.items()}
     hits: dict[str, list[bool]] = {}
     for probe, hit in zip(probes, first_token_hits(model, tokenizer, probes), strict=True):
@@ -143,7 +157,7 @@ def prefix_writer(
     from dafset.lm.generate import PrefixGenerator, PrefixRequest
     from dafset.lm.grounding import Grounder
 
-    model, tokenizer = _load(cfg.model, cfg.device)
+    model, tokenizer = _load(cfg.model, cfg.device, cfg.threads)
     generator = PrefixGenerator(model, tokenizer, seed=cfg.seed)
     facts = list(facts)
     descriptions = fetch_descriptions(source, (f["subject_id"] for f in facts))
@@ -168,11 +182,16 @@ def prefix_writer(
 
     def write(samples: list[dict[str, Any]], criterion: str) -> list[dict[str, Any]]:
         requests = [request(s) for s in samples]
-        made = generator.context(requests) if criterion == "context" else generator.sentiment(requests)
+        with stage(f"prefixes ({criterion})") as progress:
+            generator.on_step = lambda finished, tokens: progress.advance(finished, tokens=tokens)
+            made = generator.context(requests) if criterion == "context" else generator.sentiment(requests)
         return [{**s, "prefix": made[s["id"]]} for s in samples if s["id"] in made]
 
     def report() -> dict[str, Any]:
         grounded = {"subjects_with_description": len(descriptions), **grounder.stats()}
-        return {"prefixes": {**generator.stats.as_dict(), "grounding": grounded}}
+        return {
+            "prefixes": {**generator.stats.as_dict(), "grounding": grounded},
+            "generation": generator.throughput.as_dict(),
+        }
 
     return write, report

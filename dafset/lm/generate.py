@@ -14,13 +14,15 @@ Output records match the Sample schema's ``prefix`` struct: ``{text, kind, polar
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dafset.hashing import stable_hash
-from dafset.lm.batching import bos_to_prepend, pad_batch
+from dafset.lm.batching import bos_to_prepend
+from dafset.lm.decode import DecodeLimits, DecodeStats, StepHook, decode, stop_token_ids
 from dafset.lm.filters import (
     FILTERS,
     Guard,
@@ -34,7 +36,7 @@ from dafset.lm.filters import (
     wrong_polarity,
 )
 from dafset.lm.grounding import NO_GROUNDING, lighter
-from dafset.lm.sampling import RowSeededSampler, SamplingParams
+from dafset.lm.sampling import RowSampler, SamplingParams
 from dafset.lm.score import max_length
 from dafset.templating import render
 
@@ -126,13 +128,14 @@ class PrefixGenerator:
         model: PreTrainedModel,
         tokenizer: PreTrainedTokenizerFast,
         seed: int = 0,
-        batch_size: int = 16,
+        batch_size: int = 64,  # rows per decoding step: a CPU matmul needs ~64 rows to stop being memory-bound
         max_new_tokens: int = 48,
         sampling: SamplingParams | None = None,
         bounds: PrefixBounds | None = None,
         max_attempts: int = 3,
         context_template: str = CONTEXT_TEMPLATE,
         sentiment_template: str = SENTIMENT_TEMPLATE,
+        on_step: StepHook | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be >= 1")
@@ -147,6 +150,9 @@ class PrefixGenerator:
         self.context_template = context_template
         self.sentiment_template = sentiment_template
         self.stats = PrefixStats()
+        self.throughput = DecodeStats()
+        self.on_step = on_step  # (rows finished, new tokens) after each decoding step: progress
+        self._stops: frozenset[int] | None = None
         self._bos = bos_to_prepend(tokenizer)
         pad = tokenizer.pad_token_id
         self._pad = pad if pad is not None else tokenizer.eos_token_id
@@ -215,37 +221,33 @@ class PrefixGenerator:
         return out
 
     def generate(self, prompts: Sequence[str], seeds: Sequence[int]) -> list[str]:
-        """Raw continuations of ``prompts`` (special tokens removed), one seed per prompt."""
-        import torch
-        from transformers import GenerationConfig, LogitsProcessorList
-
+        """Raw continuations of ``prompts`` (special tokens removed), one seed per prompt. A row
+        stops at EOS or at its first newline (``clean`` keeps only the first paragraph)."""
         out: list[str] = []
         for start in range(0, len(prompts), self.batch_size):
             chunk = prompts[start : start + self.batch_size]
             ids = self.tokenizer(list(chunk), add_special_tokens=True)["input_ids"]
             if self._bos is not None:
                 ids = [[self._bos, *row] for row in ids]
-            batch = pad_batch(ids, self._pad, "left", device=self.model.device)
-            new_tokens = self._room(batch.input_ids.shape[1])
-            sampler = RowSeededSampler(
-                seeds[start : start + self.batch_size], self.sampling, self.model.device
-            )
-            config = GenerationConfig(
-                do_sample=False,  # the sampler already drew the token; greedy takes it
-                max_new_tokens=new_tokens,
-                pad_token_id=self._pad,
-                eos_token_id=self.tokenizer.eos_token_id,
-            )
-            with torch.inference_mode():
-                generated = self.model.generate(
-                    input_ids=batch.input_ids,
-                    attention_mask=batch.attention_mask,
-                    generation_config=config,
-                    logits_processor=LogitsProcessorList([sampler]),
-                )
-            new = generated[:, batch.input_ids.shape[1] :]
+            limits = DecodeLimits(self._room(max(len(row) for row in ids)), self._stop_ids())
+            sampler = RowSampler(seeds[start : start + self.batch_size], self.sampling, self.model.device)
+            began = time.perf_counter()
+            new = decode(self.model, ids, sampler, limits, self._pad, on_step=self._count)
+            self.throughput.seconds += time.perf_counter() - began
+            self.throughput.prompts += len(ids)
+            self.throughput.prompt_tokens += sum(len(row) for row in ids)
             out.extend(self.tokenizer.batch_decode(new, skip_special_tokens=True))
         return out
+
+    def _stop_ids(self) -> frozenset[int]:
+        if self._stops is None:
+            self._stops = stop_token_ids(self.tokenizer)
+        return self._stops
+
+    def _count(self, finished: int, tokens: int) -> None:
+        self.throughput.new_tokens += tokens
+        if self.on_step is not None:
+            self.on_step(finished, tokens)
 
     # -- internals -------------------------------------------------------------------------------
 

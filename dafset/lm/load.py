@@ -1,18 +1,20 @@
 """The one door for model weights: every load in the project (build, trainer, eval, benches)
-goes through ``load_causal_lm``, by local path or by a hub id already in the local cache.
+goes through ``load_causal_lm``, by local path or by a hub id (from the local cache, or downloaded
+where a network exists: configs, tokenizer and safetensors only, ``HUB_FILES``).
 
 Safety: a model folder is data, never code. Before transformers sees it, ``check_model_dir``
 refuses a folder whose config asks for code (``auto_map``, which with ``trust_remote_code`` would
 import a Python file from the folder, or prompt for it) and one whose weights are only pickles
 (``pytorch_model.bin`` runs code when unpickled). Then transformers loads with
-``trust_remote_code=False`` and ``use_safetensors=True``. Our build machines cannot download, so a
-name that is neither a local directory nor in the local cache is a one-line ConfigError.
+``trust_remote_code=False`` and ``use_safetensors=True``. A name that is neither a local directory
+nor a hub id we can get (offline, ``HF_HUB_OFFLINE=1``, unknown id) is a one-line ConfigError.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -82,7 +84,7 @@ def check_model_dir(name_or_path: str | Path) -> Path:
     not. Cheap (no torch): the build runs it before its first request."""
     path = Path(name_or_path).expanduser()
     if not path.exists():
-        path = _cached_hub_snapshot(str(name_or_path))
+        path = _hub_snapshot(str(name_or_path))
     if not path.is_dir():
         raise ConfigError(
             f"model: '{path}' is not a folder (expected config.json, *.safetensors, a tokenizer)"
@@ -116,13 +118,27 @@ def _json_keys(path: Path) -> set[str]:
     return set(data) if isinstance(data, dict) else set()
 
 
-def _cached_hub_snapshot(name: str) -> Path:
-    """A hub id's folder in the local cache (never the network), or the not-found error."""
+# What a hub download may fetch: configs, safetensors weights, tokenizer files. Never pickles
+# (*.bin) nor Python files, so the folder rules below see only what they allow.
+HUB_FILES = ["*.json", "*.safetensors", "tokenizer.model", "*.txt", "*.jinja"]
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def _hub_snapshot(name: str) -> Path:
+    """A hub id's folder: from the local cache, else downloaded (safetensors and configs only)
+    where a network exists; otherwise the not-found error."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.utils import HFValidationError
 
+    if not _HUB_ID.match(name):
+        raise _not_found(name, FileNotFoundError(name))
     try:
         return Path(snapshot_download(name, local_files_only=True))
+    except (OSError, ValueError, HFValidationError):
+        pass
+    try:
+        log.info("model: %s is not in the local cache; downloading its safetensors", name)
+        return Path(snapshot_download(name, allow_patterns=HUB_FILES))
     except (OSError, ValueError, HFValidationError) as exc:
         raise _not_found(name, exc) from None
 
@@ -134,10 +150,11 @@ def _not_found(name_or_path: str | Path, exc: Exception) -> ConfigError:
             f"model: folder '{path}' has no loadable causal LM with safetensors weights "
             f"(pickled .bin weights are refused): {str(exc).splitlines()[0] if str(exc) else exc}"
         )
+    reason = " ".join(str(exc).split())[:160] or type(exc).__name__
     return ConfigError(
-        f"model: '{name_or_path}' not found: it is not a local directory and our machines cannot "
-        "download from the Hugging Face hub; pass a local path (e.g. one made by "
-        "`dafset toy-model --out DIR`)"
+        f"model: '{name_or_path}' not found: it is not a local directory, and as a hub id it is "
+        f"neither cached nor downloadable here (cannot download: {reason}); pass a local path "
+        "(e.g. one made by `dafset fetch-model --out DIR` or `dafset toy-model --out DIR`)"
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -180,6 +180,7 @@ class LikelihoodScorer:
     min_shared_rows: int = 8  # a small group costs two forward passes for little saving
     min_fill: float = 0.5  # a row under half its batch's longest starts a new batch
     stats: ScoreStats = field(default_factory=ScoreStats)
+    on_batch: Callable[[int, int], None] | None = None  # (rows, model tokens) per batch: progress
 
     def __post_init__(self) -> None:
         if not getattr(self.tokenizer, "is_fast", False):
@@ -229,20 +230,28 @@ class LikelihoodScorer:
         plain, shared = self._group([i for i, e in enumerate(encoded) if e.targets], encoded)
         with torch.inference_mode():
             for batch in self._plan(plain, [len(encoded[i].ids) for i in plain]):
+                before = self.stats.model_tokens
                 for i, value in zip(batch, self._score_batch([encoded[i] for i in batch]), strict=True):
                     results[i] = value
+                self._report(len(batch), before)
             for prefix, members in shared.items():
                 suffixes = [len(encoded[i].ids) - len(prefix) for i in members]
                 for batch in self._plan(members, suffixes):
+                    before = self.stats.model_tokens
                     rows = [encoded[i] for i in batch]
                     for i, value in zip(batch, self._score_shared(list(prefix), rows), strict=True):
                         results[i] = value
+                    self._report(len(batch), before)
         if self.model.device.type == "cuda":
             torch.cuda.synchronize(self.model.device)
         self.stats.seconds += time.perf_counter() - started
         self.stats.sequences += len(items)
         self.stats.input_tokens += sum(e.full_length for e in encoded)
         return [r for r in results if r is not None]
+
+    def _report(self, rows: int, tokens_before: int) -> None:
+        if self.on_batch is not None:
+            self.on_batch(rows, self.stats.model_tokens - tokens_before)
 
     def _plan(self, indices: Sequence[int], lengths: Sequence[int]) -> list[list[int]]:
         batches = plan_batches(

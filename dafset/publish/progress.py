@@ -51,6 +51,7 @@ class Stage:
         self.name = name
         self.total = total
         self.completed = 0
+        self.tokens = 0  # model tokens, for LLM stages: shown as tokens/s
         self.started = time.monotonic()
         self._out = out
         self._progress = progress
@@ -58,15 +59,29 @@ class Stage:
         self._every_s = every_s
         self._last_log = self.started
 
-    def advance(self, n: int = 1) -> None:
+    def advance(self, n: int = 1, tokens: int = 0) -> None:
+        """``n`` more items done; ``tokens``: model tokens they took (LLM stages), for a rate."""
         self.completed += n
+        self.tokens += tokens
         if self._progress is not None and self._task is not None:
-            self._progress.advance(self._task, n)
+            self._progress.update(self._task, advance=n, rate=self.rate())
         elif self._out is not None:
             now = time.monotonic()
             if now - self._last_log >= self._every_s:
                 self._last_log = now
-                self._log(f"{self._position()} ({now - self.started:.1f}s)")
+                self._log(f"{self._position()} ({now - self.started:.1f}s{self._rate_suffix()})")
+
+    def rate(self) -> str:
+        """"12.3 items/s, 456 tokens/s" so far ("" before the first second)."""
+        elapsed = time.monotonic() - self.started
+        if elapsed < 1 or not self.completed:
+            return ""
+        text = f"{self.completed / elapsed:.1f} items/s"
+        return text + (f", {self.tokens / elapsed:.0f} tokens/s" if self.tokens else "")
+
+    def _rate_suffix(self) -> str:
+        rate = self.rate()
+        return f", {rate}" if rate else ""
 
     def set_total(self, total: int | None) -> None:
         """For a step that learns its size only after it starts."""
@@ -121,7 +136,7 @@ def stage(
             s._log(f"failed after {time.monotonic() - s.started:.1f}s ({type(exc).__name__})")
             raise
         done = f"done {s._position()} in" if s.total or s.completed else "done in"
-        s._log(f"{done} {time.monotonic() - s.started:.1f}s")
+        s._log(f"{done} {time.monotonic() - s.started:.1f}s{s._rate_suffix()}")
         return
 
     outer = _live is None
@@ -132,13 +147,14 @@ def stage(
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
+            TextColumn("{task.fields[rate]}"),
             console=Console(file=stream),
             transient=False,
         )
         _live.start()
     progress = _live
     assert progress is not None
-    task = progress.add_task(name, total=total)
+    task = progress.add_task(name, total=total, rate="")
     s = Stage(name, total, None, progress, task, log_every_s)
     try:
         yield s
