@@ -39,6 +39,7 @@ from standins.flow_runs import subflow_task_runs
 import flows.dump_tasks as dump_tasks
 from dafset.sources.dump.ingest import ingest_dump as ingest_plain
 from dafset.sources.dump.integrity import verify_ingest
+from dafset.sources.dump.layout import write_layout
 from dafset.sources.dump.sample_dump import write_sample_dump
 from dafset.sources.dump.stats import duckdb_stats
 from dafset.sources.dump.tables import INGEST_MANIFEST, SCHEMAS, TABLES
@@ -194,6 +195,7 @@ def test_build_flow_stages_are_not_served_for_another_dump_in_the_same_folder(
 
     ingest_plain(whole, folder)
     duckdb_stats(folder)
+    write_layout(folder)  # what `dafset dump-stats` writes after the statistics
     build()
     first = cases()
     again = build()  # same data: every cached stage is reused
@@ -202,6 +204,7 @@ def test_build_flow_stages_are_not_served_for_another_dump_in_the_same_folder(
     )
     ingest_plain(fewer, folder)
     duckdb_stats(folder)
+    write_layout(folder)  # what `dafset dump-stats` writes after the statistics
     rerun = build()
     states = _stage_states(rerun)
     assert not [n for n, s in states.items() if s == "Cached"], states
