@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from filelock import FileLock, Timeout
+from filelock import FileLock
 
 from dafset.errors import PublishError
+from dafset.locks import sole_writer
 from dafset.publish.layout import CARD, LATEST_FILE, LATEST_LINK, SNAPSHOTS_DIR
 
 PUBLISH_LOCK = ".publish.lock"  # held while a snapshot is swapped in and latest moves (seconds)
@@ -80,18 +81,8 @@ def build_lock(root: Path) -> Iterator[None]:
     """One build per root at a time. A second build fails at once with one line instead of
     harvesting for an hour and then racing the first one to ``latest``."""
     root.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(root / BUILD_LOCK, timeout=0)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise PublishError(
-            f"another build is writing to {root} (it holds {root / BUILD_LOCK}); "
-            "wait for it to finish or choose another --out"
-        ) from None
-    try:
+    with sole_writer(root / BUILD_LOCK, "build", PublishError):
         yield
-    finally:
-        lock.release()
 
 
 def sweep_stale(root: Path) -> None:

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
-from filelock import FileLock, Timeout
 
 from dafset.errors import ConfigError, SourceError
+from dafset.locks import sole_writer
 from dafset.sources.dump.tables import INGEST_MANIFEST, STATS_FILE, TABLES, stats_files, table_files
 
 INGEST_LOCK = ".ingest.lock"
@@ -39,18 +39,8 @@ def ingest_lock(folder: Path) -> Iterator[None]:
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"--out {folder}: not a folder")
     folder.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(folder / INGEST_LOCK, timeout=0)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise SourceError(
-            f"another ingest or dump-stats is writing to {folder} (it holds {folder / INGEST_LOCK}); "
-            "wait for it to finish or choose another --out"
-        ) from None
-    try:
+    with sole_writer(folder / INGEST_LOCK, "ingest or dump-stats", SourceError):
         yield
-    finally:
-        lock.release()
 
 
 def file_record(path: Path) -> dict[str, int]:
