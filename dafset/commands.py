@@ -6,7 +6,6 @@ Errors of ours (DafsetError) print as one line and exit 2; heavy imports stay in
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import re
@@ -17,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from dafset.errors import DafsetError
+from dafset.errors import DafsetError, path_error
 from dafset.terminal import terminal_safe
 
 
@@ -27,16 +26,6 @@ def _fail(exc: DafsetError, *, name_options: bool = True) -> None:
     message = terminal_safe(" ".join(str(exc).split()))
     typer.echo(f"error: {_as_option(message) if name_options else message}", err=True)
     raise typer.Exit(2)
-
-
-def _path_error(exc: OSError) -> DafsetError:
-    """An OS error on a path the user gave (a file where a folder belongs, a symlink loop, no
-    permission, a full disk) as one line naming the path."""
-    where = exc.filename if exc.filename is not None else "?"
-    reason = exc.strerror or str(exc)
-    if exc.errno == errno.EEXIST and Path(str(where)).is_symlink():
-        reason = "a symlink that leads nowhere (a loop, or a missing target)"
-    return DafsetError(f"{where}: {reason}")
 
 
 _FIELD = re.compile(r"^(?:sizes\.)?([a-z_]+): ")
@@ -151,7 +140,7 @@ def build(
         _fail(exc)
         return
     except OSError as exc:
-        _fail(_path_error(exc), name_options=False)
+        _fail(path_error(exc), name_options=False)
         return
     counts = ", ".join(f"{k} {v}" for k, v in sorted(result.counts.items()))
     typer.echo(f"published {result.snapshot_dir} in {result.seconds:.1f} s ({counts})")
@@ -176,7 +165,7 @@ def stats(
     except DafsetError as exc:
         _fail(exc)
     except OSError as exc:
-        _fail(_path_error(exc), name_options=False)
+        _fail(path_error(exc), name_options=False)
 
 
 def export(
@@ -199,7 +188,7 @@ def export(
         _fail(exc)
         return
     except OSError as exc:
-        _fail(_path_error(exc), name_options=False)
+        _fail(path_error(exc), name_options=False)
         return
     typer.echo(f"wrote {written}")
 
@@ -269,7 +258,7 @@ def ingest_dump(
         )
         return
     except OSError as exc:
-        _fail(_path_error(exc), name_options=False)
+        _fail(path_error(exc), name_options=False)
         return
     resumed = f", {report.resumed} already done" if report.resumed else ""
     typer.echo(
@@ -329,7 +318,7 @@ def dump_stats(
         _fail(DafsetError(f"{folder}: {str(exc).splitlines()[0]}"))
         return
     except OSError as exc:
-        _fail(_path_error(exc), name_options=False)
+        _fail(path_error(exc), name_options=False)
         return
     rows = ", ".join(f"{t} {r['rows']}" for t, r in layout["tables"].items())
     typer.echo(f"layout: {rows} rows sorted by id in {layout['seconds']:.1f} s")

@@ -23,3 +23,16 @@ class SchemaError(DafsetError):
 
 class PublishError(DafsetError):
     """A snapshot could not be written; the previous one is untouched."""
+
+
+def path_error(exc: OSError) -> DafsetError:
+    """An OS error on a path the user gave (a file where a folder belongs, a symlink loop, no
+    permission, a full disk) as one line naming the path."""
+    import errno
+    from pathlib import Path
+
+    where = exc.filename if exc.filename is not None else "?"
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.EEXIST and Path(str(where)).is_symlink():
+        reason = "a symlink that leads nowhere (a loop, or a missing target)"
+    return DafsetError(f"{where}: {reason}")

@@ -20,7 +20,7 @@ from typing import Annotated, Any
 
 import typer
 
-from dafset.errors import DafsetError
+from dafset.errors import DafsetError, path_error
 from dafset.terminal import terminal_safe
 
 
@@ -153,7 +153,7 @@ def train(
     except (DafsetError, ValueError) as exc:
         _fail(str(exc))
     except OSError as exc:
-        _fail(f"{exc.filename}: {exc.strerror or exc}")
+        _fail(str(path_error(exc)))
     last = result.history[-1]
     typer.echo(
         f"saved {out} after {last['step']} steps: loss {last['loss']:.4f}, rel {last['rel']:.4f}, n_max {last['n_max']}"
@@ -239,7 +239,7 @@ def evaluate(
     except (DafsetError, ValueError) as exc:
         _fail(str(exc))
     except OSError as exc:
-        _fail(f"{exc.filename}: {exc.strerror or exc}")
+        _fail(str(path_error(exc)))
     print_table(doc)
     typer.echo(f"wrote {path}")
 
